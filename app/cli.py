@@ -1,0 +1,180 @@
+"""`emotion-lens`: the desktop app (no command), `annotate` and `bench`.
+
+Everything runs on this machine: no frame, face or result leaves it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from app import __version__
+from app.core import EmotionLensError
+
+log = logging.getLogger("emotion-lens")
+
+
+def _add_pipeline_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", metavar="DIR", type=Path, default=None,
+                   help="model bundle folder (default: models/default)")
+    p.add_argument("--detector", choices=["mediapipe", "mediapipe-full", "opencv"], default=None,
+                   help="face detector (default: mediapipe, BlazeFace short range)")
+    p.add_argument("--backend", choices=["auto", "int8", "float16", "float32", "keras"], default=None,
+                   help="classifier backend (default: auto = int8 LiteRT when the bundle has it)")
+    p.add_argument("--min-face-score", type=float, default=None, metavar="X",
+                   help="minimum face detection confidence 0..1 (default 0.6)")
+    p.add_argument("--smoothing", type=float, default=None, metavar="SECONDS",
+                   help="half-life of the per-face probability smoothing (0: off; default 0.25)")
+    p.add_argument("--config", type=Path, default=None, metavar="TOML",
+                   help="settings file with a [pipeline] table")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="emotion-lens",
+        description="Real-time facial expression recognition. Runs entirely on this machine. "
+                    "Without a command it opens the desktop app. A facial expression is not a "
+                    "felt emotion: the labels describe faces, not feelings.")
+    parser.add_argument("--version", action="version", version=f"emotion-lens {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    # desktop app options (used when no command is given)
+    parser.add_argument("--source", default=None,
+                        help="camera index, video, image or folder to open (default: camera 0)")
+    parser.add_argument("--screenshot", type=Path, default=None, metavar="PNG",
+                        help="smoke mode: save a screenshot of the window to PNG")
+    parser.add_argument("--quit-after-frames", type=int, default=None, metavar="N",
+                        help="smoke mode: quit after N processed frames")
+    parser.add_argument("--camera-size", default=None, metavar="WxH",
+                        help="ask the camera for this resolution, e.g. 1280x720")
+    _add_pipeline_options(parser)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    ann = sub.add_parser("annotate", help="annotate a video, image or image folder offline",
+                         description="Annotate every frame: box, face ID, label, confidence. "
+                                     "Writes the annotated video (H.264 MP4 with the source's "
+                                     "audio) or PNG, a CSV with one row per face per frame, and "
+                                     "optionally JSON. With no output options, writes "
+                                     "<name>_annotated.mp4/.png and <name>_emotions.csv here.")
+    ann.add_argument("input", type=Path, help="video, image or folder of images")
+    ann.add_argument("-o", "--output", type=Path, default=None, metavar="OUT",
+                     help="annotated video (.mp4) or image (.png)")
+    ann.add_argument("--csv", type=Path, default=None, metavar="OUT.csv")
+    ann.add_argument("--json", type=Path, default=None, metavar="OUT.json",
+                     help="rows plus a summary (frames with and without faces, label shares)")
+    ann.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    _add_pipeline_options(ann)
+
+    bench = sub.add_parser("bench", help="measure the pipeline's speed on a video or image")
+    bench.add_argument("input", type=Path)
+    bench.add_argument("--frames", type=int, default=None, metavar="N",
+                       help="frames to measure (loops the input; default: all of it once)")
+    bench.add_argument("--json", action="store_true", help="print one JSON object")
+    _add_pipeline_options(bench)
+    return parser
+
+
+def make_settings(args: argparse.Namespace):  # -> PipelineSettings
+    from app.core.settings import load_settings
+
+    return load_settings(args.config).with_overrides(
+        detector=args.detector, backend=args.backend, min_face_score=args.min_face_score,
+        smoothing_half_life_s=args.smoothing)
+
+
+def _validate_common(args: argparse.Namespace) -> None:
+    if args.min_face_score is not None and not 0.0 <= args.min_face_score <= 1.0:
+        raise EmotionLensError("--min-face-score must be between 0 and 1")
+    if args.smoothing is not None and args.smoothing < 0:
+        raise EmotionLensError("--smoothing must be 0 or more seconds")
+
+
+def run_annotate(args: argparse.Namespace) -> int:
+    from app.core.annotate import AnnotateOutputs, annotate, check_outputs, default_outputs
+    from app.core.pipeline import Pipeline
+    from app.core.sources import IMAGE_SUFFIXES, open_source
+
+    src: Path = args.input
+    probe = open_source(src)  # validates the input before anything is loaded or written
+    total = probe.frame_count
+    probe.close()
+    if args.output is not None:
+        is_image = src.suffix.lower() in IMAGE_SUFFIXES
+        want = ".png" if is_image else ".mp4"
+        if src.is_dir():
+            raise EmotionLensError("-o is for videos and images; a folder gives --csv/--json only")
+        if args.output.suffix.lower() not in ((".png", ".jpg", ".jpeg") if is_image else (".mp4",)):
+            raise EmotionLensError(f"-o must end in {want} for this input")
+    if args.output is None and args.csv is None and args.json is None:
+        outputs = default_outputs(src)
+    else:
+        outputs = AnnotateOutputs(video=args.output, csv=args.csv, json=args.json)
+    check_outputs(src, outputs, args.overwrite, need_bytes=src.stat().st_size if src.is_file() else 0)
+
+    from tqdm import tqdm
+
+    settings = make_settings(args)
+    with Pipeline(settings, model=args.model) as pipeline, \
+            tqdm(total=total, unit="frame", disable=None, leave=False, file=sys.stderr) as bar:
+        log.info("annotate %s with %s, %s", src, pipeline.classifier.description,
+                 pipeline.detector.name)
+        report = annotate(src, outputs, pipeline, progress=lambda done, _t: bar.update(1))
+    faces = report.summary["face_rows"]
+    print(f"{report.frames} frames, {report.frames_with_faces} with faces, {faces} face rows "
+          f"({pipeline.classifier.description}, {pipeline.detector.name})")
+    for path in outputs.paths():
+        print(f"wrote {path}")
+    if report.stopped_early:
+        print(f"warning: {src} stopped decoding after frame {report.frames - 1} of "
+              f"{report.expected_frames} (truncated or damaged); the frames that decoded are "
+              f"annotated", file=sys.stderr)
+    return 0
+
+
+def run_bench(args: argparse.Namespace) -> int:
+    try:
+        from app.bench import run as bench_run
+    except ImportError:
+        raise EmotionLensError("bench is not available in this build") from None
+    return bench_run(args)
+
+
+def run_gui(args: argparse.Namespace) -> int:
+    try:
+        from app.ui.main import run as gui_run
+    except ImportError as exc:
+        raise EmotionLensError(f"the desktop app cannot start: {exc}") from None
+    return gui_run(args)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    from app.core.logs import setup_logging
+
+    log_path = setup_logging(args.verbose)
+    log.info("emotion-lens %s: %s (log: %s)", __version__, " ".join(sys.argv[1:]), log_path)
+    try:
+        _validate_common(args)
+        if args.command == "annotate":
+            return run_annotate(args)
+        if args.command == "bench":
+            return run_bench(args)
+        return run_gui(args)
+    except EmotionLensError as exc:
+        log.info("error: %s", exc)
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted; outputs written so far are kept", file=sys.stderr)
+        return 130
+    except Exception as exc:  # last resort: one line for the user, the traceback in the log
+        log.exception("unexpected error")
+        print(f"error: unexpected {type(exc).__name__}: {exc} (details in {log_path})",
+              file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,41 @@
+"""The log file: rotating, in the user's state folder (the GUI and CLI both write it)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from logging.handlers import RotatingFileHandler
+from pathlib import Path
+
+
+def log_dir() -> Path:
+    if override := os.environ.get("EMOTION_LENS_LOG_DIR"):
+        return Path(override)
+    if sys.platform == "win32":
+        base = Path(os.environ.get("LOCALAPPDATA", Path.home() / "AppData" / "Local"))
+        return base / "EmotionLens" / "logs"
+    if sys.platform == "darwin":
+        return Path.home() / "Library" / "Logs" / "EmotionLens"
+    base = Path(os.environ.get("XDG_STATE_HOME", Path.home() / ".local" / "state"))
+    return base / "emotion-lens"
+
+
+def setup_logging(verbose: bool = False) -> Path | None:
+    """Log to `<log_dir>/emotion-lens.log` (1 MB × 3 files); warnings also go to stderr."""
+    root = logging.getLogger()
+    root.setLevel(logging.DEBUG if verbose else logging.INFO)
+    path: Path | None = log_dir() / "emotion-lens.log"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handler: logging.Handler = RotatingFileHandler(path, maxBytes=1_000_000, backupCount=3,
+                                                       encoding="utf-8")
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        root.addHandler(handler)
+    except OSError:
+        path = None  # an unwritable home must not stop the app
+    console = logging.StreamHandler()
+    console.setLevel(logging.DEBUG if verbose else logging.WARNING)
+    console.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
+    root.addHandler(console)
+    return path

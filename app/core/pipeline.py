@@ -1,0 +1,112 @@
+"""The one pipeline every front end uses: detect → align → classify (one batch) → track/smooth."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from app.core.align import align_face
+from app.core.bundle import ModelBundle, load_bundle
+from app.core.classify import Classifier
+from app.core.detect import Detection, FaceDetector, create_detector
+from app.core.results import FaceResult, FrameResult
+from app.core.settings import PipelineSettings
+from app.core.sources import Frame
+from app.core.track import Smoother, Tracker
+
+STAGES = ("detect", "align", "classify", "track")
+
+
+def _scaled(det: Detection, factor: float) -> Detection:
+    x, y, w, h = det.box
+    kps = {k: (px * factor, py * factor) for k, (px, py) in det.keypoints.items()}
+    return Detection((x * factor, y * factor, w * factor, h * factor), det.score, kps, det.detector)
+
+
+class Pipeline:
+    """Owns a detector, a classifier, a tracker and a smoother. Not thread-safe: one per thread.
+    Close it (or use `with`) to release the detector."""
+
+    def __init__(self, settings: PipelineSettings | None = None,
+                 model: ModelBundle | str | Path | None = None,
+                 detector: FaceDetector | None = None):
+        self.settings = settings or PipelineSettings()
+        bundle = model if isinstance(model, ModelBundle) else load_bundle(model)
+        self.classifier = Classifier(bundle, backend=self.settings.backend,
+                                     num_threads=self.settings.threads)
+        self.detector = detector or create_detector(self.settings.detector,
+                                                    min_score=self.settings.min_face_score)
+        self.tracker = Tracker(min_iou=self.settings.track_min_iou,
+                               timeout_s=self.settings.track_timeout_s)
+        self.smoother = Smoother(self.settings.smoothing_half_life_s)
+        spec = bundle.input
+        self._crop = spec.crop_for(self.detector.name)
+        self._size, self._channels = spec.size, spec.channels
+        self._batch = np.empty((0, spec.size, spec.size, spec.channels), dtype=np.uint8)
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        return self.classifier.labels
+
+    def detect(self, image: np.ndarray) -> list[Detection]:
+        h, w = image.shape[:2]
+        limit = self.settings.detect_max_side
+        factor = 1.0
+        small = image
+        if limit and max(h, w) > limit:
+            factor = max(h, w) / limit
+            small = cv2.resize(image, (round(w / factor), round(h / factor)),
+                               interpolation=cv2.INTER_AREA)
+        dets = self.detector.detect(small)
+        if factor != 1.0:
+            dets = [_scaled(d, factor) for d in dets]
+        min_px = self.settings.min_face_px
+        dets = [d for d in dets if min(d.box[2], d.box[3]) >= min_px]
+        dets.sort(key=lambda d: -d.score)
+        return dets[: self.settings.max_faces]
+
+    def align(self, image: np.ndarray, dets: list[Detection]) -> np.ndarray:
+        n = len(dets)
+        if self._batch.shape[0] < n:
+            self._batch = np.empty((n, self._size, self._size, self._channels), dtype=np.uint8)
+        for i, det in enumerate(dets):
+            self._batch[i] = align_face(image, det, self._crop, self._size, self._channels)
+        return self._batch[:n]
+
+    def process(self, frame: Frame) -> FrameResult:
+        t0 = time.perf_counter()
+        dets = self.detect(frame.image)
+        t1 = time.perf_counter()
+        crops = self.align(frame.image, dets)
+        t2 = time.perf_counter()
+        probs = self.classifier.predict(crops)
+        t3 = time.perf_counter()
+        tracks = self.tracker.update([d.box for d in dets], frame.time_s)
+        faces = []
+        for det, track, p in zip(dets, tracks, probs, strict=True):
+            smoothed = self.smoother.update(track, p, frame.time_s)
+            faces.append(FaceResult(track.face_id, det.box, det.score, p, smoothed.copy(),
+                                    det.keypoints))
+        self.smoother.forget({t.face_id for t in self.tracker.tracks})
+        t4 = time.perf_counter()
+        timings = {"detect": (t1 - t0) * 1e3, "align": (t2 - t1) * 1e3,
+                   "classify": (t3 - t2) * 1e3, "track": (t4 - t3) * 1e3}
+        h, w = frame.image.shape[:2]
+        return FrameResult(frame.index, frame.time_s, faces, timings, (w, h))
+
+    def reset(self) -> None:
+        """Forget tracks (a new source starts)."""
+        self.tracker.reset()
+        self.smoother = Smoother(self.settings.smoothing_half_life_s)
+
+    def close(self) -> None:
+        self.detector.close()
+
+    def __enter__(self) -> Pipeline:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

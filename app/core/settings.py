@@ -1,0 +1,57 @@
+"""All tunable defaults in one place; a user TOML file (`--config`) overrides any of them."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+from app.core import EmotionLensError
+
+
+@dataclass(frozen=True)
+class PipelineSettings:
+    detector: str = "mediapipe"  # mediapipe | mediapipe-full | opencv
+    min_face_score: float = 0.6
+    detect_max_side: int = 640  # frames are downscaled to this for detection (0: never)
+    min_face_px: int = 20  # ignore faces smaller than this (pixels) in the full frame
+    max_faces: int = 32
+    track_min_iou: float = 0.2
+    track_timeout_s: float = 1.0
+    smoothing_half_life_s: float = 0.25  # 0: no smoothing
+    backend: str = "auto"  # auto | int8 | float16 | float32 | keras
+    threads: int = 2
+
+    def with_overrides(self, **kwargs: Any) -> PipelineSettings:
+        return replace(self, **{k: v for k, v in kwargs.items() if v is not None})
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def load_settings(path: str | Path | None) -> PipelineSettings:
+    """Defaults, overridden by the `[pipeline]` table of a TOML file when given."""
+    settings = PipelineSettings()
+    if path is None:
+        return settings
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise EmotionLensError(f"config file not found: {path}") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise EmotionLensError(f"config file {path} is not valid TOML ({exc})") from None
+    table = data.get("pipeline", {})
+    known = {f.name: f.type for f in fields(PipelineSettings)}
+    unknown = sorted(set(table) - set(known))
+    if unknown:
+        raise EmotionLensError(f"{path}: unknown [pipeline] keys {unknown} (known: {sorted(known)})")
+    for key, value in table.items():
+        expected = type(getattr(settings, key))
+        if expected is float and isinstance(value, int):
+            value = float(value)
+        if not isinstance(value, expected):
+            raise EmotionLensError(f"{path}: [pipeline] {key} must be {expected.__name__}")
+        settings = replace(settings, **{key: value})
+    return settings

@@ -1,0 +1,107 @@
+"""Stable face IDs across frames and per-face temporal smoothing of the probabilities."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+
+Box = tuple[float, float, float, float]
+
+
+def iou(a: Box, b: Box) -> float:
+    ax, ay, aw, ah = a
+    bx, by, bw, bh = b
+    ix = max(0.0, min(ax + aw, bx + bw) - max(ax, bx))
+    iy = max(0.0, min(ay + ah, by + bh) - max(ay, by))
+    inter = ix * iy
+    union = aw * ah + bw * bh - inter
+    return inter / union if union > 0 else 0.0
+
+
+def _match_cost(a: Box, b: Box) -> float:
+    """0 (same place) .. 1+ (unrelated): IoU, or centre distance in face widths when they don't overlap."""
+    overlap = iou(a, b)
+    if overlap > 0:
+        return 1.0 - overlap
+    (ax, ay, aw, ah), (bx, by, bw, bh) = a, b
+    dist = np.hypot(ax + aw / 2 - bx - bw / 2, ay + ah / 2 - by - bh / 2)
+    return 1.0 + dist / max(aw, bw, 1e-6)
+
+
+@dataclass
+class Track:
+    face_id: int
+    box: Box
+    last_seen_s: float
+    smoothed: np.ndarray | None = None
+    hits: int = 1
+    history: list[float] = field(default_factory=list)
+
+
+class Tracker:
+    """Greedy-optimal (Hungarian) matching of detections to live tracks.
+
+    A detection joins a track when IoU ≥ `min_iou`, or when their centres are within
+    `max_center_dist` face widths; tracks unseen for `timeout_s` are dropped.
+    """
+
+    def __init__(self, min_iou: float = 0.2, max_center_dist: float = 0.6, timeout_s: float = 1.0):
+        self.min_iou = min_iou
+        self.max_cost = 1.0 + max_center_dist
+        self.timeout_s = timeout_s
+        self.tracks: list[Track] = []
+        self._next_id = 1
+
+    def reset(self) -> None:
+        self.tracks.clear()
+        self._next_id = 1
+
+    def update(self, boxes: list[Box], time_s: float) -> list[Track]:
+        """Tracks for `boxes`, in the same order; new faces get new IDs."""
+        self.tracks = [t for t in self.tracks if time_s - t.last_seen_s <= self.timeout_s
+                       and time_s >= t.last_seen_s]
+        assigned: list[Track | None] = [None] * len(boxes)
+        if self.tracks and boxes:
+            cost = np.array([[_match_cost(t.box, b) for b in boxes] for t in self.tracks])
+            rows, cols = linear_sum_assignment(cost)
+            for r, c in zip(rows, cols, strict=True):
+                ok = cost[r, c] <= 1.0 - self.min_iou or 1.0 < cost[r, c] <= self.max_cost
+                if ok:
+                    assigned[c] = self.tracks[r]
+        for i, box in enumerate(boxes):
+            track = assigned[i]
+            if track is None:
+                track = Track(face_id=self._next_id, box=box, last_seen_s=time_s, hits=0)
+                self._next_id += 1
+                self.tracks.append(track)
+            track.box = box
+            track.last_seen_s = time_s
+            track.hits += 1
+            assigned[i] = track
+        return [t for t in assigned if t is not None]
+
+
+class Smoother:
+    """Exponential moving average per track, time-aware: `half_life_s` is the time for an old
+    probability's weight to halve (0 disables smoothing)."""
+
+    def __init__(self, half_life_s: float = 0.25):
+        self.half_life_s = max(0.0, half_life_s)
+        self._last_t: dict[int, float] = {}
+
+    def update(self, track: Track, probs: np.ndarray, time_s: float) -> np.ndarray:
+        last = self._last_t.get(track.face_id)
+        self._last_t[track.face_id] = time_s
+        if track.smoothed is None or last is None or self.half_life_s == 0:
+            track.smoothed = probs.astype(np.float32, copy=True)
+            return track.smoothed
+        dt = max(time_s - last, 0.0)
+        keep = 0.5 ** (dt / self.half_life_s) if dt > 0 else 0.5
+        track.smoothed = keep * track.smoothed + (1.0 - keep) * probs
+        return track.smoothed
+
+    def forget(self, live_ids: set[int]) -> None:
+        for fid in [f for f in self._last_t if f not in live_ids]:
+            del self._last_t[fid]

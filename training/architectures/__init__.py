@@ -1,0 +1,1 @@
+"""Model architectures, looked up by name through `training.architectures.registry`."""

@@ -1,0 +1,73 @@
+"""Dataset-defined splits, or stratified 70/15/15 and 70/10/20 with a seed; stratified capping."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from app.core import EmotionLensError
+from training.data.base import Dataset
+
+RATIOS = {"70/15/15": (0.70, 0.15, 0.15), "70/10/20": (0.70, 0.10, 0.20)}
+
+
+def stratified_split(y: np.ndarray, ratios: tuple[float, float, float],
+                     seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Indices of train/val/test with each class split by `ratios` (deterministic per seed)."""
+    rng = np.random.default_rng(seed)
+    out: list[list[int]] = [[], [], []]
+    for c in np.unique(y):
+        idx = np.flatnonzero(y == c)
+        rng.shuffle(idx)
+        n = len(idx)
+        n_val = round(n * ratios[1])
+        n_test = round(n * ratios[2])
+        n_train = n - n_val - n_test
+        out[0].extend(idx[:n_train])
+        out[1].extend(idx[n_train:n_train + n_val])
+        out[2].extend(idx[n_train + n_val:])
+    return tuple(np.sort(np.asarray(o, dtype=np.int64)) for o in out)  # type: ignore[return-value]
+
+
+def stratified_cap(y: np.ndarray, n: int, seed: int) -> np.ndarray:
+    """Indices of at most `n` samples keeping class proportions (every class keeps >= 1)."""
+    if n <= 0 or n >= len(y):
+        return np.arange(len(y))
+    rng = np.random.default_rng(seed)
+    keep: list[int] = []
+    classes, counts = np.unique(y, return_counts=True)
+    for c, cnt in zip(classes, counts, strict=True):
+        k = max(1, round(cnt * n / len(y)))
+        idx = np.flatnonzero(y == c)
+        keep.extend(rng.choice(idx, size=min(k, cnt), replace=False))
+    return np.sort(np.asarray(keep, dtype=np.int64))
+
+
+def make_splits(parts: dict[str, Dataset], *, split: str, seed: int, source: str,
+                notes: list[str]):  # -> Splits
+    from training.data.loading import Splits
+
+    if split == "dataset":
+        if "train" in parts:
+            train = parts["train"]
+            if "val" in parts:
+                return Splits(train, parts["val"], parts.get("test"), source, notes)
+            if "test" in parts:
+                notes.append("no val split in the dataset: 15 % of train held out for validation")
+                tr, va, _ = stratified_split(train.y, (0.85, 0.15, 0.0), seed)
+                return Splits(train.subset(tr), train.subset(va), parts["test"], source, notes)
+            notes.append("only a train split: 15 % held out for validation")
+            tr, va, _ = stratified_split(train.y, (0.85, 0.15, 0.0), seed)
+            return Splits(train.subset(tr), train.subset(va), None, source, notes)
+        split = "70/15/15"
+        notes.append("dataset defines no splits: stratified 70/15/15")
+    if split not in RATIOS:
+        raise EmotionLensError(f"unknown split {split!r} (dataset, {', '.join(RATIOS)})")
+    all_parts = list(parts.values())
+    if len(all_parts) == 1:
+        full = all_parts[0]
+    else:
+        full = Dataset(np.concatenate([p.x for p in all_parts]),
+                       np.concatenate([p.y for p in all_parts]), all_parts[0].labels,
+                       all_parts[0].report)
+    tr, va, te = stratified_split(full.y, RATIOS[split], seed)
+    return Splits(full.subset(tr), full.subset(va), full.subset(te), source, notes)

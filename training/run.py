@@ -1,0 +1,422 @@
+"""`python -m training.run`: train a model, evaluate it on val (and test), export a model bundle.
+
+Config precedence: built-in reference defaults < `--config FILE.toml` < command-line options.
+Run `python -m training.run --help` for every option and architecture.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from app.core import EmotionLensError
+from training import config as config_mod
+from training.config import TrainConfig
+
+STATE_FILE = "train_state.json"
+LAST_CKPT = "last.keras"
+BEST_WEIGHTS = "best.weights.h5"
+
+
+def log(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+# --------------------------------------------------------------------------- data pipeline
+
+def make_tf_dataset(x: np.ndarray, y: np.ndarray, num_classes: int, *, batch_size: int,
+                    shuffle: bool, seed: int, augmenter: Any = None,
+                    weights: np.ndarray | None = None, label_smoothing_onehot: bool = True) -> Any:
+    """uint8 images -> batches of float [0, 1] images, one-hot labels (and per-sample weights)."""
+    import tensorflow as tf
+
+    ds = tf.data.Dataset.from_tensor_slices((x, y.astype(np.int32)))
+    if shuffle:
+        ds = ds.shuffle(len(y), seed=seed, reshuffle_each_iteration=True)
+    ds = ds.batch(batch_size)
+    w_table = tf.constant(weights, dtype=tf.float32) if weights is not None else None
+
+    def prep(img: Any, label: Any) -> Any:
+        img = tf.cast(img, tf.float32) / 255.0
+        if augmenter is not None:
+            img = augmenter(img, training=True)
+            img = tf.clip_by_value(img, 0.0, 1.0)
+        onehot = tf.one_hot(label, num_classes) if label_smoothing_onehot else label
+        if w_table is not None:
+            return img, onehot, tf.gather(w_table, label)
+        return img, onehot
+
+    ds = ds.map(prep, num_parallel_calls=tf.data.AUTOTUNE)
+    return ds.prefetch(tf.data.AUTOTUNE)
+
+
+# --------------------------------------------------------------------------- callbacks
+
+def _callback_base() -> type:
+    import keras
+
+    return keras.callbacks.Callback
+
+
+class RunState:
+    """Persistent progress of a run (what `--resume` continues from)."""
+
+    def __init__(self, out: Path) -> None:
+        self.path = out / STATE_FILE
+        self.epoch = 0
+        self.best_val_accuracy = -1.0
+        self.best_epoch = 0
+        self.train_seconds = 0.0
+        self.history: dict[str, list[float]] = {}
+        self.finished = False
+        self.epochs_without_improvement = 0
+        self.frozen_done = False
+
+    def load(self) -> bool:
+        if not self.path.is_file():
+            return False
+        data = json.loads(self.path.read_text())
+        for k, v in data.items():
+            setattr(self, k, v)
+        return True
+
+    def save(self) -> None:
+        data = {k: v for k, v in self.__dict__.items() if k != "path"}
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(data, indent=1))
+        tmp.replace(self.path)
+
+
+def lr_at(cfg: TrainConfig, epoch: int, progress: float) -> float:
+    """Learning rate for `epoch` (0-based); `progress` in [0, 1] drives the cosine."""
+    if cfg.warmup_epochs and epoch < cfg.warmup_epochs:
+        return cfg.lr * (epoch + 1) / (cfg.warmup_epochs + 1)
+    if cfg.schedule != "cosine":
+        return cfg.lr
+    p = min(max(progress, 0.0), 1.0)
+    return cfg.min_lr + 0.5 * (cfg.lr - cfg.min_lr) * (1 + math.cos(math.pi * p))
+
+
+def make_callbacks(cfg: TrainConfig, out: Path, state: RunState) -> list[Any]:
+    import keras
+
+    base = _callback_base()
+
+    class Progress(base):  # type: ignore[misc, valid-type]
+        """LR schedule (cosine by epoch or by time budget), checkpoints, early stopping, budget."""
+
+        def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+            self._t0 = time.time()
+            opt = self.model.optimizer
+            if cfg.schedule == "cosine" or (cfg.warmup_epochs and epoch < cfg.warmup_epochs):
+                if cfg.time_budget_min > 0:
+                    progress = state.train_seconds / (cfg.time_budget_min * 60)
+                    w = cfg.warmup_epochs
+                    progress = progress if w == 0 else progress
+                else:
+                    span = max(1, cfg.epochs - cfg.warmup_epochs)
+                    progress = (epoch - cfg.warmup_epochs) / span
+                opt.learning_rate = lr_at(cfg, epoch, progress)
+            elif epoch == cfg.warmup_epochs and cfg.warmup_epochs:
+                opt.learning_rate = cfg.lr
+
+        def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+            logs = dict(logs or {})
+            took = time.time() - self._t0
+            state.train_seconds += took
+            state.epoch = epoch + 1
+            lr = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+            logs["lr"] = lr
+            logs["seconds"] = took
+            for k, v in logs.items():
+                state.history.setdefault(k, []).append(float(v))
+            val_acc = float(logs.get("val_accuracy", logs.get("accuracy", 0.0)))
+            if val_acc > state.best_val_accuracy:
+                state.best_val_accuracy = val_acc
+                state.best_epoch = epoch + 1
+                state.epochs_without_improvement = 0
+                self.model.save_weights(str(out / BEST_WEIGHTS))
+            else:
+                state.epochs_without_improvement += 1
+            tmp = out / "last.tmp.keras"
+            self.model.save(str(tmp))
+            tmp.replace(out / LAST_CKPT)
+            state.save()
+            log(f"epoch {epoch + 1}: " + " ".join(
+                f"{k}={v:.4g}" for k, v in logs.items()) + f" (best {state.best_val_accuracy:.4f}"
+                f" @ {state.best_epoch})")
+            if cfg.early_stopping and state.epochs_without_improvement >= cfg.early_stopping:
+                log(f"early stopping: no val improvement in {cfg.early_stopping} epochs")
+                self.model.stop_training = True
+            if cfg.time_budget_min > 0:
+                n = len(state.history.get("seconds", [1]))
+                mean = state.train_seconds / max(1, n)
+                if state.train_seconds + mean > cfg.time_budget_min * 60:
+                    log(f"time budget {cfg.time_budget_min:g} min reached after epoch {epoch + 1}")
+                    self.model.stop_training = True
+
+    cbs: list[Any] = [Progress()]
+    if cfg.schedule == "plateau":
+        cbs.append(keras.callbacks.ReduceLROnPlateau(
+            monitor="val_loss", factor=cfg.plateau_factor, patience=cfg.plateau_patience,
+            min_lr=cfg.min_lr, verbose=1))
+    if cfg.tensorboard:
+        cbs.append(keras.callbacks.TensorBoard(log_dir=str(out / "tensorboard"),
+                                               write_graph=False, profile_batch=0))
+    return cbs
+
+
+# --------------------------------------------------------------------------- model
+
+def build_optimizer(cfg: TrainConfig) -> Any:
+    import keras
+
+    if cfg.optimizer == "adam":
+        return keras.optimizers.Adam(learning_rate=cfg.lr)
+    if cfg.optimizer == "adamw":
+        return keras.optimizers.AdamW(learning_rate=cfg.lr, weight_decay=cfg.weight_decay)
+    return keras.optimizers.SGD(learning_rate=cfg.lr, momentum=0.9, nesterov=True,
+                                weight_decay=cfg.weight_decay or None)
+
+
+def compile_model(model: Any, cfg: TrainConfig) -> None:
+    import keras
+
+    model.compile(
+        optimizer=build_optimizer(cfg),
+        loss=keras.losses.CategoricalCrossentropy(label_smoothing=cfg.label_smoothing),
+        metrics=["accuracy"],
+    )
+
+
+def build_model(cfg: TrainConfig, num_classes: int) -> Any:
+    from training.architectures import registry
+
+    arch = registry.get(cfg.model)
+    size = cfg.input_size or arch.input_size
+    channels = cfg.channels or arch.channels
+    kwargs: dict[str, Any] = {}
+    if arch.pretrained:
+        kwargs.update(weights=cfg.weights, head_batchnorm=cfg.head_batchnorm,
+                      head_noise=cfg.head_noise)
+        if cfg.dropout >= 0:
+            kwargs["dropout"] = cfg.dropout
+    elif cfg.dropout >= 0 and cfg.model == "vgg_small":
+        kwargs["dropout"] = cfg.dropout
+    return arch.build((size, size, channels), num_classes, **kwargs)
+
+
+def resolve_input(cfg: TrainConfig) -> tuple[int, int]:
+    from training.architectures import registry
+
+    arch = registry.get(cfg.model)
+    return cfg.input_size or arch.input_size, cfg.channels or arch.channels
+
+
+# --------------------------------------------------------------------------- main flow
+
+def train(cfg: TrainConfig, *, resume: bool = False) -> Path:
+    """Train per `cfg`, writing checkpoints and finally the bundle + reports into `cfg.out`."""
+    import keras
+
+    from training.data import balance
+    from training.data.augment import build_augmenter
+    from training.data.loading import load_splits
+    from training.data.splits import stratified_cap
+
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    state = RunState(out)
+    if resume:
+        if not state.load():
+            raise EmotionLensError(f"nothing to resume in {out} (no {STATE_FILE})")
+        log(f"resuming {out} at epoch {state.epoch} (best val acc {state.best_val_accuracy:.4f})")
+    (out / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
+
+    keras.utils.set_random_seed(cfg.seed)
+    size, channels = resolve_input(cfg)
+    splits = load_splits(cfg.data, fmt=cfg.dataset_format, size=size, channels=channels,
+                         exclude=cfg.exclude, contempt=cfg.contempt, split=cfg.split,
+                         seed=cfg.seed, min_confidence=cfg.min_confidence)
+    for note in splits.notes:
+        log(note)
+    train_ds, val_ds = splits.train, splits.val
+    labels = train_ds.labels
+    if cfg.max_samples:
+        train_ds = train_ds.subset(stratified_cap(train_ds.y, cfg.max_samples, cfg.seed))
+        val_cap = max(200, cfg.max_samples // 4)
+        val_ds = val_ds.subset(stratified_cap(val_ds.y, val_cap, cfg.seed))
+    x, y = train_ds.x, train_ds.y
+    if cfg.smote:
+        x, y = balance.smote(x, y, cfg.seed)
+    elif cfg.oversample:
+        x, y = balance.oversample(x, y, cfg.seed)
+    cw = balance.class_weights(y, len(labels), cfg.class_weights)
+    log(f"train {len(y)} images, val {len(val_ds)}; classes {labels}; class weights "
+        + ", ".join(f"{n}={w:.2f}" for n, w in zip(labels, cw, strict=True)))
+
+    augmenter = build_augmenter(cfg.augment, cfg.seed) if cfg.augment.enabled else None
+    train_tf = make_tf_dataset(x, y, len(labels), batch_size=cfg.batch_size, shuffle=True,
+                               seed=cfg.seed, augmenter=augmenter,
+                               weights=cw if cfg.class_weights != "none" else None)
+    val_tf = make_tf_dataset(val_ds.x, val_ds.y, len(labels), batch_size=256, shuffle=False,
+                             seed=cfg.seed)
+
+    if resume and (out / LAST_CKPT).is_file():
+        model = keras.models.load_model(str(out / LAST_CKPT))
+    else:
+        model = build_model(cfg, len(labels))
+        compile_model(model, cfg)
+    log(f"model {cfg.model}: {model.count_params():,} parameters, input {size}×{size}×{channels}")
+
+    if state.epoch < cfg.epochs:
+        model.fit(train_tf, validation_data=val_tf, epochs=cfg.epochs, initial_epoch=state.epoch,
+                  callbacks=make_callbacks(cfg, out, state), verbose=2)
+    state.finished = True
+    state.save()
+    if (out / BEST_WEIGHTS).is_file():
+        model.load_weights(str(out / BEST_WEIGHTS))
+    log(f"training done: {state.epoch} epochs, {state.train_seconds / 60:.1f} min, best val acc "
+        f"{state.best_val_accuracy:.4f} at epoch {state.best_epoch}")
+    finish(cfg, out, model, splits, val_ds, labels, state, size, channels)
+    return out
+
+
+def finish(cfg: TrainConfig, out: Path, model: Any, splits: Any, val_ds: Any,
+           labels: tuple[str, ...], state: RunState, size: int, channels: int) -> None:
+    """Evaluate the best weights, write reports, export the bundle."""
+    from training import export, reports
+
+    model.save(str(out / "model.keras"))
+    reports.write_run_reports(out, model, val_ds, splits.test, labels, state.history)
+    if cfg.export:
+        export.export_bundle(model, out, cfg=cfg, labels=labels, size=size, channels=channels,
+                             train=splits.train, val=val_ds, state=state, data_source=splits.source)
+
+
+# --------------------------------------------------------------------------- CLI
+
+def build_parser() -> argparse.ArgumentParser:
+    from training.architectures import registry
+
+    archs = "\n".join(f"  {n:<20} {registry.get(n).description}" for n in registry.names())
+    p = argparse.ArgumentParser(
+        prog="python -m training.run",
+        description="Train an expression model, evaluate it and export a model bundle "
+                    "(model.keras, model_fp16.tflite, model_int8.tflite, model.json).",
+        epilog=f"architectures (--model):\n{archs}\n\n"
+               "Config precedence: defaults < --config TOML < options. Several GPUs are used with "
+               "tf.distribute.MirroredStrategy (TF backend); a cluster with "
+               "MultiWorkerMirroredStrategy from TF_CONFIG (--distribute multiworker).",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    d = TrainConfig()
+    add = p.add_argument
+    add("--config", help="TOML file with options (keys as below without dashes; [augment] table)")
+    add("--model", help=f"architecture (default {d.model}); see the list below")
+    add("--data", help="dataset: folder with train/val[/test] class folders, a class-folder root, "
+                       "a FER2013 CSV, or an ExpW folder with label.lst")
+    add("--dataset-format", choices=config_mod.CHOICES["dataset_format"], help="default: auto")
+    add("--out", help=f"output folder (default {d.out})")
+    add("--epochs", type=int, help=f"maximum epochs (default {d.epochs})")
+    add("--batch-size", type=int, help=f"batch size (default {d.batch_size})")
+    add("--lr", type=float, help=f"learning rate (default {d.lr})")
+    add("--min-lr", type=float, help=f"floor of the lr schedule (default {d.min_lr})")
+    add("--optimizer", choices=config_mod.CHOICES["optimizer"], help=f"default {d.optimizer}")
+    add("--weight-decay", type=float, help="AdamW/SGD weight decay")
+    add("--schedule", choices=config_mod.CHOICES["schedule"], help=f"lr schedule (default {d.schedule})")
+    add("--warmup-epochs", type=int, help="linear lr warm-up epochs")
+    add("--early-stopping", type=int, help=f"patience in epochs, 0 off (default {d.early_stopping})")
+    add("--time-budget-min", type=float, help="stop within this many minutes (cosine anneals by time)")
+    add("--label-smoothing", type=float, help="label smoothing (default 0)")
+    add("--class-weights", choices=config_mod.CHOICES["class_weights"], help="class weighting")
+    add("--oversample", action=argparse.BooleanOptionalAction, help="random oversampling")
+    add("--smote", action=argparse.BooleanOptionalAction, help="SMOTE oversampling")
+    add("--exclude", help="comma-separated classes to drop, e.g. disgust")
+    add("--contempt", choices=config_mod.CHOICES["contempt"],
+        help="AffectNet contempt class: drop (default), map to disgust, or keep as an 8th class")
+    add("--split", choices=config_mod.CHOICES["split"], help="splits (default: the dataset's)")
+    add("--max-samples", type=int, help="cap on training images (stratified), for quick runs")
+    add("--min-confidence", type=float, help="ExpW: drop face boxes below this confidence")
+    add("--input-size", type=int, help="input side in pixels (default: the architecture's)")
+    add("--channels", type=int, choices=(1, 3), help="1 gray or 3 RGB (default: the architecture's)")
+    add("--dropout", type=float, help="head dropout")
+    add("--weights", help="imagenet | none | PATH (pretrained architectures; default none)")
+    add("--fine-tune-layers", type=int, help="freeze the base, then unfreeze its top N layers")
+    add("--frozen-epochs", type=int, help="epochs with the base frozen before fine-tuning")
+    add("--head-batchnorm", action=argparse.BooleanOptionalAction, help="BatchNorm in the head")
+    add("--head-noise", type=float, help="GaussianNoise std in the head")
+    add("--qat", action=argparse.BooleanOptionalAction,
+        help="quantization-aware fine-tuning (tfmot, tf_keras twin, own subprocess)")
+    add("--qat-epochs", type=int, help="QAT fine-tuning epochs (default 2)")
+    add("--prune", action=argparse.BooleanOptionalAction, help="magnitude pruning fine-tune")
+    add("--prune-sparsity", type=float, help="target sparsity (default 0.5)")
+    add("--export", action=argparse.BooleanOptionalAction, help="write the bundle (default on)")
+    add("--calib-samples", type=int, help="representative images for int8 (default 300)")
+    add("--mixed-precision", choices=config_mod.CHOICES["mixed_precision"], help="default auto")
+    add("--distribute", choices=config_mod.CHOICES["distribute"], help="default auto")
+    add("--tensorboard", action=argparse.BooleanOptionalAction, help="TensorBoard logs (default on)")
+    add("--seed", type=int, help=f"random seed (default {d.seed})")
+    add("--name", help="display name written to model.json")
+    add("--resume", action="store_true", help="continue the interrupted run in --out")
+    add("--suite", choices=("seeds",), help="train every architecture with a given budget "
+                                            "(see --suite-epochs) and write a markdown table")
+    add("--suite-epochs", type=int, default=1, help="epochs per model in --suite (default 1)")
+    add("--suite-models", help="comma-separated subset of architectures for --suite")
+    return p
+
+
+NON_CONFIG = {"config", "resume", "suite", "suite_epochs", "suite_models"}
+
+
+def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    """Defaults < --config < options; with --resume: the run's saved config < --config < options."""
+    cfg = TrainConfig()
+    if args.resume:
+        out = Path(args.out or cfg.out)
+        saved_path = out / "config.json"
+        if not saved_path.is_file():
+            raise EmotionLensError(f"nothing to resume in {out} (no config.json)")
+        try:
+            saved = json.loads(saved_path.read_text())
+        except json.JSONDecodeError as exc:
+            raise EmotionLensError(f"{saved_path} is not valid JSON: {exc}") from None
+        cfg = config_mod.apply(cfg, saved, str(saved_path))
+    if args.config:
+        cfg = config_mod.apply(cfg, config_mod.load_toml(args.config), args.config)
+    overrides = {k: v for k, v in vars(args).items() if v is not None and k not in NON_CONFIG}
+    return config_mod.apply(cfg, overrides, "command line")
+
+
+def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        cfg = config_from_args(args)
+        if args.suite:
+            from training import suite
+
+            models = [m.strip() for m in args.suite_models.split(",")] if args.suite_models else None
+            suite.run_suite(cfg, epochs=args.suite_epochs, models=models)
+            return 0
+        train(cfg, resume=args.resume)
+        return 0
+    except EmotionLensError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("error: interrupted (resume with --resume)", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
