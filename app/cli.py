@@ -64,6 +64,9 @@ def build_parser() -> argparse.ArgumentParser:
     ann.add_argument("--json", type=Path, default=None, metavar="OUT.json",
                      help="rows plus a summary (frames with and without faces, label shares)")
     ann.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    ann.add_argument("--resume", action="store_true",
+                     help="continue an interrupted run from its CSV (same options as that run): "
+                          "rows on disk are kept, none is written twice")
     _add_pipeline_options(ann)
 
     bench = sub.add_parser("bench", help="measure the pipeline's speed on a video or image")
@@ -110,7 +113,10 @@ def run_annotate(args: argparse.Namespace) -> int:
         outputs = default_outputs(src)
     else:
         outputs = AnnotateOutputs(video=args.output, csv=args.csv, json=args.json)
-    check_outputs(src, outputs, args.overwrite, need_bytes=src.stat().st_size if src.is_file() else 0)
+    if args.resume and outputs.csv is None:
+        raise EmotionLensError("--resume continues from the CSV: give --csv (the one of the run)")
+    check_outputs(src, outputs, args.overwrite or args.resume,
+                  need_bytes=src.stat().st_size if src.is_file() else 0)
 
     from tqdm import tqdm
 
@@ -119,7 +125,8 @@ def run_annotate(args: argparse.Namespace) -> int:
             tqdm(total=total, unit="frame", disable=None, leave=False, file=sys.stderr) as bar:
         log.info("annotate %s with %s, %s", src, pipeline.classifier.description,
                  pipeline.detector.name)
-        report = annotate(src, outputs, pipeline, progress=lambda done, _t: bar.update(1))
+        report = annotate(src, outputs, pipeline, progress=lambda done, _t: bar.update(1),
+                          resume=args.resume)
     faces = report.summary["face_rows"]
     print(f"{report.frames} frames, {report.frames_with_faces} with faces, {faces} face rows "
           f"({pipeline.classifier.description}, {pipeline.detector.name})")

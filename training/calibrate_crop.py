@@ -6,7 +6,8 @@ crop lies relative to the detector's box: side / box width (scale) and the centr
 widths/heights. The medians go into `training/configs/crops/<dataset>.toml`, which export copies
 into `model.json`.
 
-    python -m training.calibrate_crop --data ../shared/datasets/fer2013/val --out training/configs/crops/fer2013.toml
+    python -m training.calibrate_crop --data ../shared/datasets/fer2013/val \
+        --out training/configs/crops/fer2013.toml
 """
 
 from __future__ import annotations

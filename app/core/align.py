@@ -55,7 +55,8 @@ def crop_transform(detection: Detection, crop: CropSpec, size: int) -> np.ndarra
     dx, dy = crop.offset_x * w, crop.offset_y * h
     cx = x + w / 2 + dx * math.cos(theta) - dy * math.sin(theta)
     cy = y + h / 2 + dx * math.sin(theta) + dy * math.cos(theta)
-    side = max(crop.scale * max(w, h), 1e-3)
+    # detectors box a rolled face about as tightly as its upright extent times cos(roll): undo it
+    side = max(crop.scale * max(w, h) / max(math.cos(theta), 0.7), 1e-3)
     matrix = cv2.getRotationMatrix2D((cx, cy), angle, size / side)
     matrix[0, 2] += size / 2 - cx
     matrix[1, 2] += size / 2 - cy
@@ -74,26 +75,32 @@ def align_face(frame_bgr: np.ndarray, detection: Detection, crop: CropSpec, size
     matrix = crop_transform(detection, crop, size)
     src = frame_bgr
     zoom = math.hypot(matrix[0, 0], matrix[0, 1])  # output pixels per frame pixel
+    gray_done = False
     if zoom < 0.5:
-        # area-reduce the region around the face so the warp samples at about 1:1
-        x, y, w, h = detection.box
-        side = crop.scale * max(w, h) * 1.5 + 2
-        cx, cy = x + w / 2, y + h / 2
+        # area-reduce the part of the frame the crop covers so the warp samples at about 1:1
         fh, fw = frame_bgr.shape[:2]
-        x0, y0 = max(int(cx - side / 2), 0), max(int(cy - side / 2), 0)
-        x1, y1 = min(int(cx + side / 2) + 1, fw), min(int(cy + side / 2) + 1, fh)
+        inv = cv2.invertAffineTransform(matrix)
+        corners = inv[:, :2] @ np.array([[0.0, size, 0.0, size], [0.0, 0.0, size, size]]) \
+            + inv[:, 2:]
+        margin = 2.0 / zoom + 1.0  # bilinear taps and rounding, in frame pixels
+        x0 = max(int(corners[0].min() - margin), 0)
+        y0 = max(int(corners[1].min() - margin), 0)
+        x1 = min(int(corners[0].max() + margin) + 1, fw)
+        y1 = min(int(corners[1].max() + margin) + 1, fh)
         if x1 > x0 and y1 > y0:
-            factor = 1.0 / zoom
             roi = frame_bgr[y0:y1, x0:x1]
-            new_w, new_h = max(1, round((x1 - x0) / factor)), max(1, round((y1 - y0) / factor))
+            if channels == 1:  # gray before reducing: a third of the pixels to average
+                roi = cv2.cvtColor(roi, cv2.COLOR_BGR2GRAY)
+                gray_done = True
+            new_w, new_h = max(1, round((x1 - x0) * zoom)), max(1, round((y1 - y0) * zoom))
             src = cv2.resize(roi, (new_w, new_h), interpolation=cv2.INTER_AREA)
             sx, sy = (x1 - x0) / new_w, (y1 - y0) / new_h
-            # frame -> roi-small: p' = (p - origin) / s ; fold into the matrix
-            pre = np.array([[1 / sx, 0, -x0 / sx], [0, 1 / sy, -y0 / sy], [0, 0, 1]])
-            inv_pre = np.linalg.inv(pre)
-            matrix = (np.vstack([matrix, [0, 0, 1]]) @ inv_pre)[:2]
+            # roi-small -> frame: p = p' * s + origin ; fold into the matrix
+            matrix = np.hstack([matrix[:, :2] * (sx, sy),
+                                matrix[:, :2] @ ((x0,), (y0,)) + matrix[:, 2:]])
     out = cv2.warpAffine(src, matrix, (size, size), flags=cv2.INTER_LINEAR,
                          borderMode=cv2.BORDER_REPLICATE)
     if channels == 1:
-        return cv2.cvtColor(out, cv2.COLOR_BGR2GRAY).reshape(size, size, 1)
+        gray = out if gray_done else cv2.cvtColor(out, cv2.COLOR_BGR2GRAY)
+        return gray.reshape(size, size, 1)
     return cv2.cvtColor(out, cv2.COLOR_BGR2RGB)

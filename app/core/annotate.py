@@ -19,7 +19,7 @@ from app import __version__
 from app.core import EmotionLensError
 from app.core.pipeline import Pipeline
 from app.core.render import draw_overlay
-from app.core.results import CsvWriter, FrameResult, SummaryBuilder, write_json
+from app.core.results import CsvWriter, FrameResult, SummaryBuilder, resume_point, write_json
 from app.core.sources import ImageFile, ImageFolder, VideoFile, open_source
 from app.core.video_writer import VideoWriter
 
@@ -61,7 +61,7 @@ def default_outputs(source: Path, out_dir: Path = Path()) -> AnnotateOutputs:
 def check_outputs(source: Path, outputs: AnnotateOutputs, overwrite: bool,
                   need_bytes: int = 0) -> None:
     """Fail before any work when an output would overwrite the input or an existing file (without
-    `overwrite`), or lands in a missing, unwritable or full folder."""
+    `overwrite`, which `--resume` implies), or lands in a missing, unwritable or full folder."""
     src = source.resolve()
     seen: set[Path] = set()
     for path in outputs.paths():
@@ -96,12 +96,30 @@ def _row(frame: FrameResult, labels: tuple[str, ...]) -> list[dict[str, Any]]:
 
 def annotate(source_path: Path, outputs: AnnotateOutputs, pipeline: Pipeline,
              progress: ProgressFn | None = None, cancelled: Callable[[], bool] | None = None,
-             ) -> AnnotateReport:
-    """Run `pipeline` over every frame of `source_path` and write the requested outputs."""
+             resume: bool = False) -> AnnotateReport:
+    """Run `pipeline` over every frame of `source_path` and write the requested outputs.
+
+    With `resume`, an existing CSV from an interrupted run is kept: frames it holds are replayed
+    from it (not recomputed, no row written twice), tracking continues from its last frame, and
+    the video and JSON are rebuilt whole."""
     source = open_source(source_path)
     labels = pipeline.labels
     summary = SummaryBuilder(labels)
-    csv_writer = CsvWriter(outputs.csv, labels) if outputs.csv else None
+    pipeline.reset()
+    start, replay = 0, {}
+    if resume and outputs.csv and outputs.csv.is_file():
+        try:
+            point = resume_point(outputs.csv, labels)
+        except ValueError as exc:
+            source.close()
+            raise EmotionLensError(f"cannot resume: {exc}") from None
+        start, replay = point.start_frame, point.frames
+        with open(outputs.csv, "r+b") as f:
+            f.truncate(point.keep_bytes)
+        if replay:
+            last = replay[max(replay)]
+            pipeline.seed(last, next_id=1 + max(f.face_id for r in replay.values() for f in r.faces))
+    csv_writer = CsvWriter(outputs.csv, labels, append=resume) if outputs.csv else None
     json_rows: list[dict[str, Any]] = []
     video: VideoWriter | None = None
     report = AnnotateReport(frames=0, frames_with_faces=0, outputs=outputs)
@@ -110,15 +128,24 @@ def annotate(source_path: Path, outputs: AnnotateOutputs, pipeline: Pipeline,
         if is_video and outputs.video:
             video = VideoWriter(outputs.video, source.fps or 30.0, source.size, audio_from=source_path)
         total = source.frame_count
-        pipeline.reset()
+        if start and is_video and video is None:
+            for index in range(start):  # no video to rebuild: account for the done frames, skip them
+                done = replay.get(index) or FrameResult(index, 0.0, [])
+                summary.add(done)
+                if outputs.json:
+                    json_rows.extend(_row(done, labels))
+            source.seek(start)
         for frame in source:
             if cancelled is not None and cancelled():
                 report.cancelled = True
                 break
-            result = pipeline.process(frame)
+            if frame.index < start:
+                result = replay.get(frame.index) or FrameResult(frame.index, frame.time_s, [])
+            else:
+                result = pipeline.process(frame)
+                if csv_writer:
+                    csv_writer.write(result)
             summary.add(result)
-            if csv_writer:
-                csv_writer.write(result)
             if outputs.json:
                 json_rows.extend(_row(result, labels))
             if video is not None:

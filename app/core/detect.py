@@ -8,13 +8,16 @@ found by a second cascade so that alignment can still level them.
 
 from __future__ import annotations
 
+import contextlib
+import importlib.abc
+import importlib.machinery
 import importlib.util
 import sys
 import types
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import cv2
 import numpy as np
@@ -63,6 +66,25 @@ def _package_file(package: str, *parts: str) -> Path:
     return path
 
 
+class _LazyDrawingModules(importlib.abc.MetaPathFinder):
+    """MediaPipe's `vision` package imports its drawing helpers, which import matplotlib.pyplot
+    (about a second of start-up) that face detection never uses. While installed, this finder
+    hands them out as lazy modules: executed for real on first attribute access, so code that
+    uses them still can."""
+
+    NAMES = frozenset({"mediapipe.tasks.python.vision.drawing_utils",
+                       "mediapipe.tasks.python.vision.drawing_styles"})
+
+    def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> Any:
+        if fullname not in self.NAMES:
+            return None
+        spec = importlib.machinery.PathFinder.find_spec(fullname, path)
+        if spec is None or spec.loader is None:
+            return None
+        spec.loader = importlib.util.LazyLoader(spec.loader)
+        return spec
+
+
 def _import_mediapipe_tasks() -> types.SimpleNamespace:
     """Import MediaPipe Tasks without TensorFlow.
 
@@ -74,10 +96,15 @@ def _import_mediapipe_tasks() -> types.SimpleNamespace:
         shim = types.ModuleType(name)
         shim.doc_controls = types.SimpleNamespace(do_not_generate_docs=lambda obj: obj)
         sys.modules[name] = shim
-    from mediapipe.tasks.python.core import base_options
-    from mediapipe.tasks.python.vision import face_detector
-    from mediapipe.tasks.python.vision.core import image as mp_image
-    from mediapipe.tasks.python.vision.core import vision_task_running_mode
+    lazy = _LazyDrawingModules()
+    sys.meta_path.insert(0, lazy)
+    try:
+        from mediapipe.tasks.python.core import base_options
+        from mediapipe.tasks.python.vision import face_detector
+        from mediapipe.tasks.python.vision.core import image as mp_image
+        from mediapipe.tasks.python.vision.core import vision_task_running_mode
+    finally:
+        sys.meta_path.remove(lazy)
 
     return types.SimpleNamespace(
         BaseOptions=base_options.BaseOptions,
@@ -184,10 +211,9 @@ class MediaPipeFaceDetector:
             self._task = None
 
     def __del__(self) -> None:
-        try:
+        # at interpreter shutdown MediaPipe's bindings may already be gone
+        with contextlib.suppress(Exception):
             self.close()
-        except Exception:  # interpreter shutdown: MediaPipe's bindings may already be gone
-            pass
 
     def __enter__(self) -> MediaPipeFaceDetector:
         return self

@@ -25,17 +25,22 @@ def setup_logging(verbose: bool = False) -> Path | None:
     """Log to `<log_dir>/emotion-lens.log` (1 MB × 3 files); warnings also go to stderr."""
     root = logging.getLogger()
     root.setLevel(logging.DEBUG if verbose else logging.INFO)
+    for old in [h for h in root.handlers if getattr(h, "_emotion_lens", False)]:
+        root.removeHandler(old)  # called again (tests, a second main()): replace, don't stack
+        old.close()
     path: Path | None = log_dir() / "emotion-lens.log"
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         handler: logging.Handler = RotatingFileHandler(path, maxBytes=1_000_000, backupCount=3,
                                                        encoding="utf-8")
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        handler._emotion_lens = True  # type: ignore[attr-defined]
         root.addHandler(handler)
     except OSError:
         path = None  # an unwritable home must not stop the app
     console = logging.StreamHandler()
     console.setLevel(logging.DEBUG if verbose else logging.WARNING)
     console.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
+    console._emotion_lens = True  # type: ignore[attr-defined]
     root.addHandler(console)
     return path

@@ -49,7 +49,8 @@ class CsvWriter:
         self.labels = labels
         self.path = Path(path)
         new = not (append and self.path.exists() and self.path.stat().st_size > 0)
-        self._file: IO[str] = open(self.path, "a" if append else "w", newline="", encoding="utf-8")
+        self._file: IO[str] = open(  # noqa: SIM115 (a long-lived writer, closed by close())
+            self.path, "a" if append else "w", newline="", encoding="utf-8")
         self._writer = csv.writer(self._file)
         self._flush_every = flush_every_s
         self._last_flush = time.monotonic()
@@ -135,6 +136,51 @@ class SummaryBuilder:
                 for fid, e in sorted(self.ids.items())
             },
         }
+
+
+@dataclass
+class ResumePoint:
+    """Where an interrupted annotation continues: the frames already on disk, the first frame to
+    redo (the last frame in the file, which may be incomplete) and the byte length to keep."""
+
+    frames: dict[int, FrameResult]
+    start_frame: int
+    keep_bytes: int
+
+
+def resume_point(path: Path, labels: tuple[str, ...]) -> ResumePoint:
+    data = Path(path).read_bytes()
+    lines = data.split(b"\n")[:-1]  # a last piece without newline is half a row: dropped
+    if not lines:
+        return ResumePoint({}, 0, 0)
+    header = next(csv.reader([lines[0].decode("utf-8", errors="replace")]))
+    expected = CsvWriter.header(labels)
+    if header[: 7 + len(labels)] != expected[: 7 + len(labels)]:
+        raise ValueError(f"{path} has other columns than this model's ({', '.join(labels)})")
+    n = len(labels)
+    smooth_at = header.index(f"smooth_{labels[0]}") if f"smooth_{labels[0]}" in header else None
+    frames: dict[int, FrameResult] = {}
+    starts: dict[int, int] = {}  # byte offset where each frame's rows begin
+    offset = len(lines[0]) + 1
+    for raw in lines[1:]:
+        line_start, offset = offset, offset + len(raw) + 1
+        row = next(csv.reader([raw.decode("utf-8", errors="replace")]), [])
+        if len(row) < 8 + n:
+            continue
+        idx = int(row[0])
+        probs = np.array([float(v) for v in row[7 : 7 + n]], dtype=np.float32)
+        smoothed = (np.array([float(v) for v in row[smooth_at : smooth_at + n]], dtype=np.float32)
+                    if smooth_at is not None and len(row) >= smooth_at + n else probs.copy())
+        box = (float(row[3]), float(row[4]), float(row[5]), float(row[6]))
+        starts.setdefault(idx, line_start)
+        frames.setdefault(idx, FrameResult(idx, float(row[1]), [])).faces.append(
+            FaceResult(int(row[2]), box, 1.0, probs, smoothed))
+    if not frames:
+        return ResumePoint({}, 0, len(lines[0]) + 1)
+    last = max(frames)
+    keep = starts[last]
+    del frames[last]
+    return ResumePoint(frames, last, keep)
 
 
 def write_json(path: Path, data: dict[str, Any]) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
 
 Box = tuple[float, float, float, float]
 
@@ -58,6 +57,13 @@ class Tracker:
         self.tracks.clear()
         self._next_id = 1
 
+    def seed(self, tracks: list[tuple[int, Box, np.ndarray | None]], time_s: float,
+             next_id: int) -> None:
+        """Continue from saved state (annotation `--resume`): live tracks and the next free ID."""
+        self.tracks = [Track(face_id=fid, box=box, last_seen_s=time_s, smoothed=smoothed)
+                       for fid, box, smoothed in tracks]
+        self._next_id = max(next_id, *(fid + 1 for fid, _, _ in tracks), 1)
+
     def update(self, boxes: list[Box], time_s: float) -> list[Track]:
         """Tracks for `boxes`, in the same order; new faces get new IDs."""
         self.tracks = [t for t in self.tracks if time_s - t.last_seen_s <= self.timeout_s
@@ -65,7 +71,15 @@ class Tracker:
         assigned: list[Track | None] = [None] * len(boxes)
         if self.tracks and boxes:
             cost = np.array([[_match_cost(t.box, b) for b in boxes] for t in self.tracks])
-            rows, cols = linear_sum_assignment(cost)
+            if cost.shape[0] == 1 or cost.shape[1] == 1:
+                # one track or one face: the best assignment is the cheapest cell. SciPy is
+                # imported only when needed: `scipy.optimize` costs about a second of start-up.
+                flat = int(np.argmin(cost))
+                rows, cols = [flat // cost.shape[1]], [flat % cost.shape[1]]
+            else:
+                from scipy.optimize import linear_sum_assignment
+
+                rows, cols = linear_sum_assignment(cost)
             for r, c in zip(rows, cols, strict=True):
                 ok = cost[r, c] <= 1.0 - self.min_iou or 1.0 < cost[r, c] <= self.max_cost
                 if ok:
@@ -101,6 +115,9 @@ class Smoother:
         keep = 0.5 ** (dt / self.half_life_s) if dt > 0 else 0.5
         track.smoothed = keep * track.smoothed + (1.0 - keep) * probs
         return track.smoothed
+
+    def seed(self, face_id: int, time_s: float) -> None:
+        self._last_t[face_id] = time_s
 
     def forget(self, live_ids: set[int]) -> None:
         for fid in [f for f in self._last_t if f not in live_ids]:

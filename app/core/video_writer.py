@@ -6,6 +6,7 @@ missing, OpenCV's MPEG-4 Part 2 writer is the fallback (no audio).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import subprocess
 from pathlib import Path
@@ -77,10 +78,8 @@ class VideoWriter:
     def close(self) -> None:
         if self._proc is not None:
             assert self._proc.stdin is not None
-            try:
+            with contextlib.suppress(BrokenPipeError):
                 self._proc.stdin.close()
-            except BrokenPipeError:
-                pass
             code = self._proc.wait()
             err = self._proc.stderr.read().decode(errors="replace").strip() if self._proc.stderr else ""
             self._proc = None

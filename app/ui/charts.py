@@ -1,0 +1,176 @@
+"""pyqtgraph charts: the selected face's current probabilities (bars) and their rolling timeline,
+plus the list to pick a face from."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QBrush, QColor
+from PySide6.QtWidgets import QListWidget, QListWidgetItem, QWidget
+
+from app.ui.video_view import qcolor
+
+BACKGROUND = "#1b1b20"
+pg.setConfigOptions(antialias=True, background=BACKGROUND, foreground="#d8d8dc")
+
+
+class ProbabilityBars(pg.PlotWidget):
+    """One bar per expression: the current smoothed probability of the selected face."""
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.labels: tuple[str, ...] = ()
+        self.values = np.zeros(0)
+        self.setMenuEnabled(False)
+        self.setMouseEnabled(x=False, y=False)
+        self.hideButtons()
+        self.setYRange(0, 1.08, padding=0)
+        self.getAxis("left").setTicks([[(v, f"{v:.0%}") for v in (0, 0.25, 0.5, 0.75, 1.0)]])
+        self.showGrid(y=True, alpha=0.15)
+        self._bars: pg.BarGraphItem | None = None
+        self._texts: list[pg.TextItem] = []
+        self.setMinimumHeight(160)
+
+    def set_labels(self, labels: tuple[str, ...]) -> None:
+        if labels == self.labels:
+            return
+        self.labels = labels
+        self.clear()
+        self._texts = []
+        n = len(labels)
+        self.values = np.zeros(n)
+        self._bars = pg.BarGraphItem(x=np.arange(n), height=self.values, width=0.7,
+                                     brushes=[QBrush(qcolor(x)) for x in labels],
+                                     pens=[pg.mkPen(None)] * n)
+        self.addItem(self._bars)
+        for i in range(n):
+            text = pg.TextItem("", anchor=(0.5, 1.0), color="#e8e8ec")
+            text.setPos(i, 0)
+            self.addItem(text)
+            self._texts.append(text)
+        self.getAxis("bottom").setTicks([list(enumerate(labels))])
+        self.setXRange(-0.6, n - 0.4, padding=0)
+
+    def set_values(self, probs: np.ndarray | None, title: str, stale: bool = False) -> None:
+        if self._bars is None:
+            return
+        values = np.zeros(len(self.labels)) if probs is None else np.asarray(probs, dtype=float)
+        self.values = values
+        brushes = []
+        for name in self.labels:
+            c = qcolor(name)
+            if stale:
+                c.setAlpha(90)
+            brushes.append(QBrush(c))
+        self._bars.setOpts(height=values, brushes=brushes)
+        for i, text in enumerate(self._texts):
+            v = float(values[i]) if probs is not None else 0.0
+            text.setText(f"{v:.0%}" if probs is not None else "")
+            text.setPos(i, v + 0.01)
+        self.setTitle(title, color="#e8e8ec", size="11pt")
+
+
+class Timeline(pg.PlotWidget):
+    """The selected face's 7 smoothed probabilities over the last `window_s` seconds."""
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.labels: tuple[str, ...] = ()
+        self.window_s = 30.0
+        self.curves: dict[str, pg.PlotDataItem] = {}
+        self.setMenuEnabled(False)
+        self.setMouseEnabled(x=False, y=False)
+        self.hideButtons()
+        self.setYRange(-0.02, 1.02, padding=0)
+        self.getAxis("left").setTicks([[(v, f"{v:.0%}") for v in (0, 0.25, 0.5, 0.75, 1.0)]])
+        self.setLabel("bottom", "seconds ago")
+        self.showGrid(x=True, y=True, alpha=0.15)
+        self.legend = self.addLegend(offset=(8, 4), colCount=7, labelTextSize="8pt")
+        self.setMinimumHeight(140)
+        self.set_window(self.window_s)
+
+    def set_window(self, seconds: float) -> None:
+        self.window_s = float(seconds)
+        self.setXRange(-self.window_s, 0, padding=0.01)
+
+    def set_labels(self, labels: tuple[str, ...]) -> None:
+        if labels == self.labels:
+            return
+        self.labels = labels
+        for curve in self.curves.values():
+            self.removeItem(curve)
+        self.legend.clear()
+        self.curves = {name: self.plot([], [], pen=pg.mkPen(qcolor(name), width=2), name=name)
+                       for name in labels}
+
+    def set_series(self, times: np.ndarray, probs: np.ndarray, now: float, title: str) -> None:
+        """`times` in source seconds, `probs` N×labels; drawn as seconds before `now`."""
+        if len(times) and probs.shape[1] == len(self.labels):
+            x = times - now
+            for i, name in enumerate(self.labels):
+                self.curves[name].setData(x, probs[:, i])
+        else:
+            for curve in self.curves.values():
+                curve.setData([], [])
+        self.setTitle(title, color="#e8e8ec", size="10pt")
+
+    def point_count(self) -> int:
+        return sum(len(c.xData) if c.xData is not None else 0 for c in self.curves.values())
+
+
+AUTO = "auto"
+
+
+class FacePicker(QListWidget):
+    """'Auto (largest face)' plus every face seen within the timeline window."""
+
+    faceChosen = Signal(object)  # face ID or None for auto
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setMaximumHeight(150)
+        self.setAlternatingRowColors(True)
+        self._updating = False
+        self.itemSelectionChanged.connect(self._on_selection)
+        self.set_faces([], None)
+
+    def set_faces(self, rows: list[tuple[int, str, bool]], selected: int | None) -> None:
+        """rows: (face ID, text, in view). Rebuilt in place; the selection follows `selected`."""
+        self._updating = True
+        try:
+            wanted = [(AUTO, "Auto: largest face", True)] + [(fid, text, seen) for fid, text, seen in rows]
+            while self.count() > len(wanted):
+                self.takeItem(self.count() - 1)
+            for i, (key, text, in_view) in enumerate(wanted):
+                item = self.item(i)
+                if item is None:
+                    item = QListWidgetItem()
+                    self.addItem(item)
+                item.setText(text)
+                item.setData(Qt.ItemDataRole.UserRole, key)
+                item.setForeground(QBrush(QColor("#e8e8ec" if in_view else "#8a8a90")))
+                if (key == AUTO and selected is None) or key == selected:
+                    if not item.isSelected():
+                        self.setCurrentItem(item)
+        finally:
+            self._updating = False
+
+    def face_ids(self) -> list[int]:
+        return [self.item(i).data(Qt.ItemDataRole.UserRole) for i in range(1, self.count())]
+
+    def choose(self, face_id: int | None) -> None:
+        for i in range(self.count()):
+            key = self.item(i).data(Qt.ItemDataRole.UserRole)
+            if key == (AUTO if face_id is None else face_id):
+                self.setCurrentRow(i)
+                return
+
+    def _on_selection(self) -> None:
+        if self._updating:
+            return
+        items = self.selectedItems()
+        if not items:
+            return
+        key = items[0].data(Qt.ItemDataRole.UserRole)
+        self.faceChosen.emit(None if key == AUTO else int(key))

@@ -1,0 +1,134 @@
+"""What the app remembers between runs, stored with QSettings (tests pass their own ini file)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QByteArray, QSettings, QStandardPaths
+
+from app.core import EmotionLensError
+from app.core.bundle import PROJECT_ROOT, ModelBundle, load_bundle
+from app.core.settings import PipelineSettings
+
+ORGANIZATION = "EmotionLens"
+APPLICATION = "emotion-lens"
+CAMERA_SIZES = ("640x480", "1280x720", "1920x1080")
+MODELS_DIR = PROJECT_ROOT / "models"
+
+
+def default_output_dir() -> str:
+    docs = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.DocumentsLocation)
+    return str(Path(docs or Path.home()) / "Emotion Lens")
+
+
+def parse_size(text: str | None) -> tuple[int, int] | None:
+    """'1280x720' → (1280, 720); '' or None → None (the camera's default)."""
+    if not text:
+        return None
+    try:
+        w, h = (int(v) for v in text.lower().replace("×", "x").split("x"))
+    except ValueError:
+        raise EmotionLensError(f"camera size must look like 1280x720, got {text!r}") from None
+    if not (16 <= w <= 8192 and 16 <= h <= 8192):
+        raise EmotionLensError(f"camera size out of range: {text!r}")
+    return w, h
+
+
+@dataclass
+class UiSettings:
+    model: str = ""  # a bundle folder; "" is models/default
+    model_folders: list[str] = field(default_factory=list)  # bundles the user added
+    backend: str = "auto"
+    detector: str = "mediapipe"
+    smoothing: float = 0.25  # half-life in seconds
+    min_face_score: float = 0.6
+    camera_index: int = 0
+    camera_size: str = ""  # "" = the camera's default
+    mirror_camera: bool = True  # like a mirror, as webcam apps do
+    mirror_file: bool = False
+    timeline_s: float = 30.0
+    output_dir: str = ""
+    record_video: bool = False
+    loop_video: bool = False
+    last_dir: str = ""
+
+    def pipeline(self, base: PipelineSettings | None = None) -> PipelineSettings:
+        return (base or PipelineSettings()).with_overrides(
+            backend=self.backend, detector=self.detector, smoothing_half_life_s=self.smoothing,
+            min_face_score=self.min_face_score)
+
+    def model_path(self) -> Path | None:
+        return Path(self.model) if self.model else None
+
+    def output_path(self) -> Path:
+        return Path(self.output_dir or default_output_dir())
+
+
+def _convert(value: Any, like: Any) -> Any:
+    if isinstance(like, bool):
+        return value if isinstance(value, bool) else str(value).lower() in ("true", "1", "yes")
+    if isinstance(like, int):
+        return int(value)
+    if isinstance(like, float):
+        return float(value)
+    if isinstance(like, list):
+        if value is None or value == "":
+            return []
+        return [str(v) for v in value] if isinstance(value, list | tuple) else [str(value)]
+    return str(value)
+
+
+def load_ui_settings(qs: QSettings) -> UiSettings:
+    """Stored values over the defaults; a value that does not parse keeps its default."""
+    settings = UiSettings()
+    for f in fields(UiSettings):
+        if not qs.contains(f.name):
+            continue
+        try:
+            setattr(settings, f.name, _convert(qs.value(f.name), getattr(settings, f.name)))
+        except (TypeError, ValueError):
+            pass
+    if settings.detector not in ("mediapipe", "mediapipe-full", "opencv"):
+        settings.detector = "mediapipe"
+    if settings.backend not in ("auto", "int8", "float16", "float32", "keras"):
+        settings.backend = "auto"
+    return settings
+
+
+def save_ui_settings(qs: QSettings, settings: UiSettings) -> None:
+    for f in fields(UiSettings):
+        value = getattr(settings, f.name)
+        qs.setValue(f.name, list(value) if isinstance(value, list) else value)
+    qs.sync()
+
+
+def save_window_state(qs: QSettings, geometry: QByteArray, state: QByteArray) -> None:
+    qs.setValue("window/geometry", geometry)
+    qs.setValue("window/state", state)
+
+
+def find_bundles(extra: list[str]) -> list[tuple[Path, ModelBundle | None, str]]:
+    """(folder, bundle or None, error) for each bundle in `models/` and each folder the user
+    added (a bundle itself, or a folder of bundles)."""
+    candidates: list[Path] = []
+    if MODELS_DIR.is_dir():
+        candidates += sorted(p for p in MODELS_DIR.iterdir() if (p / "model.json").is_file())
+    for folder in map(Path, extra):
+        if (folder / "model.json").is_file() or not folder.is_dir():
+            candidates.append(folder)
+        else:
+            candidates += sorted(p for p in folder.iterdir() if (p / "model.json").is_file())
+    out: list[tuple[Path, ModelBundle | None, str]] = []
+    seen: set[Path] = set()
+    for path in candidates:
+        key = path.resolve()
+        if key in seen:
+            continue
+        seen.add(key)
+        try:
+            out.append((path, load_bundle(path), ""))
+        except EmotionLensError as exc:
+            out.append((path, None, str(exc)))
+    return out

@@ -1,0 +1,207 @@
+"""The video panel: paints the newest frame and the per-face overlay; a click selects a face."""
+
+from __future__ import annotations
+
+import numpy as np
+from PySide6.QtCore import QPointF, QRectF, QSize, Qt, Signal
+from PySide6.QtGui import (
+    QColor,
+    QFont,
+    QFontMetricsF,
+    QImage,
+    QMouseEvent,
+    QPainter,
+    QPaintEvent,
+    QPen,
+)
+from PySide6.QtWidgets import QSizePolicy, QWidget
+
+from app.core.render import color_for
+from app.core.results import FaceResult, FrameResult
+
+
+def bgr_qimage(image: np.ndarray) -> QImage:
+    """A QImage viewing the BGR uint8 array's memory (no copy): keep the array alive with it."""
+    if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
+        raise ValueError(f"expected a BGR uint8 H×W×3 image, got {image.dtype} {image.shape}")
+    if not image.flags.c_contiguous:
+        image = np.ascontiguousarray(image)
+    h, w = image.shape[:2]
+    return QImage(image.data, w, h, image.strides[0], QImage.Format.Format_BGR888)
+
+
+def qcolor(label: str) -> QColor:
+    b, g, r = color_for(label)
+    return QColor(r, g, b)
+
+
+class VideoView(QWidget):
+    """Letterboxed frame with boxes, face IDs, labels and confidences. Mirroring flips the picture
+    and the boxes for display only; the text stays readable."""
+
+    faceClicked = Signal(object)  # face ID, or None for a click beside every face
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+        self.setMinimumSize(320, 180)
+        self.setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent)
+        self.setMouseTracking(False)
+        self.setCursor(Qt.CursorShape.PointingHandCursor)
+        self._array: np.ndarray | None = None
+        self._qimage: QImage | None = None
+        self.result: FrameResult | None = None
+        self.labels: tuple[str, ...] = ()
+        self.mirror = False
+        self.selected_id: int | None = None
+        self.placeholder = "No source"
+        self.frames_painted = 0
+        self.setAcceptDrops(False)  # the main window takes drops
+
+    def sizeHint(self) -> QSize:
+        return QSize(800, 450)
+
+    # -- state --
+    def set_frame(self, image: np.ndarray, result: FrameResult | None, labels: tuple[str, ...]) -> None:
+        self._array = image  # the QImage below borrows this buffer
+        self._qimage = bgr_qimage(image)
+        self.result = result
+        if labels:
+            self.labels = labels
+        self.update()
+
+    def clear(self, placeholder: str) -> None:
+        self._array = self._qimage = None
+        self.result = None
+        self.placeholder = placeholder
+        self.update()
+
+    def set_placeholder(self, text: str) -> None:
+        self.placeholder = text
+        if self._qimage is None:
+            self.update()
+
+    def set_mirror(self, on: bool) -> None:
+        self.mirror = on
+        self.update()
+
+    def set_selected(self, face_id: int | None) -> None:
+        self.selected_id = face_id
+        self.update()
+
+    @property
+    def has_frame(self) -> bool:
+        return self._qimage is not None
+
+    # -- geometry --
+    def image_rect(self) -> QRectF:
+        """Where the frame lands in the widget (aspect kept, centred)."""
+        if self._qimage is None:
+            return QRectF()
+        iw, ih = self._qimage.width(), self._qimage.height()
+        scale = min(self.width() / iw, self.height() / ih)
+        w, h = iw * scale, ih * scale
+        return QRectF((self.width() - w) / 2, (self.height() - h) / 2, w, h)
+
+    def _box_rect(self, face: FaceResult, target: QRectF) -> QRectF:
+        assert self._qimage is not None
+        iw = self._qimage.width()
+        s = target.width() / iw
+        x, y, w, h = face.box
+        if self.mirror:
+            x = iw - x - w
+        return QRectF(target.x() + x * s, target.y() + y * s, w * s, h * s)
+
+    def face_at(self, pos: QPointF) -> int | None:
+        """The face under a widget position (the smallest box when boxes overlap)."""
+        if self.result is None or self._qimage is None:
+            return None
+        target = self.image_rect()
+        hits = [f for f in self.result.faces if self._box_rect(f, target).contains(pos)]
+        if not hits:
+            return None
+        return min(hits, key=lambda f: f.box[2] * f.box[3]).face_id
+
+    def widget_pos_of(self, face_id: int) -> QPointF | None:
+        """Centre of a face's box in widget coordinates (tests click there)."""
+        if self.result is None:
+            return None
+        for face in self.result.faces:
+            if face.face_id == face_id:
+                return self._box_rect(face, self.image_rect()).center()
+        return None
+
+    # -- painting --
+    def paintEvent(self, event: QPaintEvent) -> None:
+        painter = QPainter(self)
+        painter.fillRect(self.rect(), QColor(24, 24, 28))
+        if self._qimage is None:
+            painter.setPen(QColor(200, 200, 205))
+            font = painter.font()
+            font.setPointSizeF(max(10.0, font.pointSizeF() * 1.15))
+            painter.setFont(font)
+            painter.drawText(self.rect().adjusted(24, 24, -24, -24),
+                             Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap, self.placeholder)
+            painter.end()
+            return
+        self._paint_frame(painter, self.image_rect())
+        painter.end()
+        self.frames_painted += 1
+
+    def _paint_frame(self, painter: QPainter, target: QRectF) -> None:
+        assert self._qimage is not None
+        painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, True)
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing, True)
+        if self.mirror:
+            painter.save()
+            painter.translate(target.x() + target.width(), target.y())
+            painter.scale(-1.0, 1.0)
+            painter.drawImage(QRectF(0, 0, target.width(), target.height()), self._qimage)
+            painter.restore()
+        else:
+            painter.drawImage(target, self._qimage)
+        if self.result is None or not self.labels:
+            return
+        font = QFont(painter.font())
+        font.setPixelSize(int(max(11, min(22, target.height() / 28))))
+        font.setBold(True)
+        painter.setFont(font)
+        metrics = QFontMetricsF(font)
+        for face in self.result.faces:
+            self._paint_face(painter, face, self._box_rect(face, target), metrics, target)
+
+    def _paint_face(self, painter: QPainter, face: FaceResult, box: QRectF,
+                    metrics: QFontMetricsF, target: QRectF) -> None:
+        label = face.label(self.labels, smoothed=True)
+        color = qcolor(label)
+        selected = face.face_id == self.selected_id
+        pen = QPen(color, 4.0 if selected else 2.0)
+        if selected:
+            painter.setPen(QPen(QColor(255, 255, 255), 7.0))
+            painter.drawRect(box)
+        painter.setPen(pen)
+        painter.drawRect(box)
+        text = f"#{face.face_id} {label} {face.confidence(smoothed=True):.0%}"
+        tw, th = metrics.horizontalAdvance(text) + 8, metrics.height() + 2
+        ty = box.top() - th if box.top() - th >= target.top() else min(box.bottom(), target.bottom() - th)
+        tx = min(max(box.left(), target.left()), target.right() - tw)
+        tag = QRectF(tx, ty, tw, th)
+        painter.fillRect(tag, color)
+        painter.setPen(QColor(0, 0, 0))
+        painter.drawText(tag, Qt.AlignmentFlag.AlignCenter, text)
+
+    def render_image(self) -> QImage | None:
+        """The frame at full resolution with the overlay as shown (mirroring included)."""
+        if self._qimage is None:
+            return None
+        out = QImage(self._qimage.width(), self._qimage.height(), QImage.Format.Format_RGB888)
+        painter = QPainter(out)
+        self._paint_frame(painter, QRectF(0, 0, out.width(), out.height()))
+        painter.end()
+        return out
+
+    # -- input --
+    def mousePressEvent(self, event: QMouseEvent) -> None:
+        if event.button() == Qt.MouseButton.LeftButton:
+            self.faceClicked.emit(self.face_at(event.position()))
+        super().mousePressEvent(event)

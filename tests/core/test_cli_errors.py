@@ -1,0 +1,76 @@
+"""Bad input: one line on stderr, a non-zero exit, no traceback, nothing overwritten."""
+
+import subprocess
+import sys
+
+import pytest
+
+from app.cli import main
+
+
+def run_main(capsys, *args):
+    code = main(list(args))
+    err = capsys.readouterr().err.strip()
+    return code, err
+
+
+@pytest.mark.parametrize("content,message", [(None, "file not found"), (b"", "file is empty"),
+                                             (b"just text", "cannot decode video")])
+def test_bad_video_input(tmp_path, capsys, content, message):
+    path = tmp_path / "in.mp4"
+    if content is not None:
+        path.write_bytes(content)
+    code, err = run_main(capsys, "annotate", str(path))
+    assert code == 2
+    assert err.startswith("error: ") and message in err
+    assert len(err.splitlines()) == 1
+    assert "Traceback" not in err
+
+
+def test_existing_output_is_not_overwritten(media, tmp_path, capsys):
+    out = tmp_path / "x.csv"
+    out.write_text("precious")
+    code, err = run_main(capsys, "annotate", str(media / "single_face.jpg"), "--csv", str(out))
+    assert code == 2 and "--overwrite" in err
+    assert out.read_text() == "precious"
+
+
+def test_output_may_not_be_the_input(media, tmp_path, capsys):
+    src = tmp_path / "in.jpg"
+    src.write_bytes((media / "single_face.jpg").read_bytes())
+    code, err = run_main(capsys, "annotate", str(src), "-o", str(src), "--overwrite")
+    assert code == 2 and "is the input" in err
+    assert src.read_bytes() == (media / "single_face.jpg").read_bytes()
+
+
+def test_missing_output_folder_and_bad_model(media, tmp_path, capsys):
+    code, err = run_main(capsys, "annotate", str(media / "single_face.jpg"),
+                         "--csv", str(tmp_path / "no" / "x.csv"))
+    assert code == 2 and "does not exist" in err
+    code, err = run_main(capsys, "annotate", str(media / "single_face.jpg"),
+                         "--csv", str(tmp_path / "x.csv"), "--model", str(tmp_path))
+    assert code == 2 and "model.json" in err
+    assert not (tmp_path / "x.csv").exists()
+
+
+def test_corrupt_model_file_is_one_line(media, default_model, tmp_path, capsys):
+    bundle = tmp_path / "bundle"
+    bundle.mkdir()
+    (bundle / "model.json").write_text((default_model / "model.json").read_text())
+    import json
+
+    files = json.loads((default_model / "model.json").read_text())["files"]
+    for name in files.values():
+        (bundle / name).write_bytes(b"garbage" * 10)
+    code, err = run_main(capsys, "annotate", str(media / "single_face.jpg"),
+                         "--csv", str(tmp_path / "x.csv"), "--model", str(bundle))
+    assert code == 2 and "cannot load" in err and len(err.splitlines()) == 1
+
+
+def test_version_and_help():
+    out = subprocess.run([sys.executable, "-m", "app.cli", "--version"], capture_output=True,
+                         text=True)
+    assert out.returncode == 0 and out.stdout.startswith("emotion-lens ")
+    out = subprocess.run([sys.executable, "-m", "app.cli", "annotate", "--help"],
+                         capture_output=True, text=True)
+    assert "--detector" in out.stdout and "--json" in out.stdout

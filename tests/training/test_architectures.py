@@ -1,0 +1,81 @@
+"""Every architecture builds and takes one training step on tiny generated data."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from app.core import EmotionLensError
+from training.architectures import registry
+
+TINY = {"xception": 71}  # smallest input each backbone accepts; others 32
+
+
+@pytest.mark.parametrize("name", registry.names())
+def test_builds_and_trains_one_step(keras_mod, name: str):
+    keras = keras_mod
+    arch = registry.get(name)
+    size = TINY.get(name, 32)
+    model = arch.build((size, size, arch.channels), 7)
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="categorical_crossentropy")
+    x = np.random.default_rng(0).random((2, size, size, arch.channels), dtype=np.float32)
+    y = np.eye(7, dtype=np.float32)[[1, 3]]
+    before = [w.copy() for w in model.get_weights()[-2:]]
+    loss = model.train_on_batch(x, y)
+    assert np.isfinite(float(np.asarray(loss).ravel()[0]))
+    assert any(not np.allclose(a, b) for a, b in zip(before, model.get_weights()[-2:], strict=True))
+    probs = np.asarray(model(x, training=False))
+    assert probs.shape == (2, 7)
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-4)
+
+
+def test_registry_lists_reference_architectures():
+    expected = {"simple_cnn", "three_block_cnn", "vgg16", "vgg19", "mobilenet_v2",
+                "mobilenet_v3_small", "mobilenet_v3_large", "resnet50", "resnet101",
+                "densenet169", "xception", "resnet50_ippm", "vgg_small"}
+    assert expected <= set(registry.names())
+    assert registry.get("three_block_cnn").input_size == 64
+    assert registry.get("three_block_cnn").channels == 3
+    with pytest.raises(EmotionLensError, match="unknown model"):
+        registry.get("alexnet")
+
+
+def test_gray_input_pretrained_backbone_and_head_options(keras_mod):
+    build = registry.get("mobilenet_v2").build
+    model = build((32, 32, 1), 5, head_batchnorm=True, head_noise=0.1, dropout=0.2)
+    names = {layer.name for layer in model.layers}
+    assert {"gray_to_rgb", "head_bn", "head_noise", "backbone"} <= names
+    assert model.output_shape == (None, 5)
+
+
+def test_fine_tune_top_layers(keras_mod):
+    from training.architectures.applications import set_trainable_top
+
+    model = registry.get("vgg16").build((32, 32, 3), 7)
+    base = model.get_layer("backbone")
+    set_trainable_top(model, 0)
+    assert not base.trainable
+    set_trainable_top(model, 4)
+    flags = [layer.trainable for layer in base.layers]
+    assert flags[-4:] == [True] * 4 and not any(flags[:-4])
+
+
+def test_imagenet_offline_is_clear(keras_mod, monkeypatch: pytest.MonkeyPatch, tmp_path):
+    # an empty Keras home and no network: the download has to fail -> one clear message
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    import socket
+
+    def no_network(*args, **kwargs):
+        raise OSError("network disabled in tests")
+
+    monkeypatch.setattr(socket.socket, "connect", no_network)
+    with pytest.raises(EmotionLensError, match=r"could not download ImageNet weights \(offline\?\)"):
+        registry.get("mobilenet_v3_small").build((32, 32, 3), 7, weights="imagenet")
+
+
+def test_ippm_levels(keras_mod):
+    model = registry.get("resnet50_ippm").build((32, 32, 3), 7)
+    concat = model.get_layer("ippm_concat")
+    # backbone output 1×1×2048 upsampled ×4 + three 128-filter levels
+    assert concat.output.shape[1:] == (4, 4, 2048 + 3 * 128)
+    assert model.get_layer("ippm2_conv").kernel.shape[:2] == (5, 5)

@@ -1,0 +1,111 @@
+"""The plain-Python pieces under the UI: mailbox, result box, history, share over time."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from app.core import EXPRESSIONS, EmotionLensError
+from app.core.results import CsvWriter, FaceResult, FrameResult
+from app.core.sources import Frame
+from app.ui.history import FaceHistory
+from app.ui.mailbox import END, FrameMailbox, LatestBox
+from app.ui.settings import parse_size
+from app.ui.summary import share_over_time
+
+
+def _frame(i: int) -> Frame:
+    return Frame(i, i / 25, np.zeros((4, 4, 3), np.uint8))
+
+
+def test_mailbox_newest_frame_wins_and_drops_are_counted() -> None:
+    box = FrameMailbox()
+    gen = box.reset()
+    for i in range(5):
+        assert box.put(_frame(i), gen)
+    got = box.take(0.01)
+    assert isinstance(got, Frame) and got.index == 4
+    assert box.dropped == 4 and box.posted == 5
+    assert box.take(0.01) is None
+    box.end(gen)
+    assert box.take(0.01) is END
+    assert box.take(0.01) is None
+
+
+def test_mailbox_ignores_an_old_source() -> None:
+    box = FrameMailbox()
+    old = box.reset()
+    box.reset()
+    assert not box.put(_frame(0), old)
+    assert box.take(0.01) is None
+
+
+def test_mailbox_put_wait_drops_nothing() -> None:
+    box = FrameMailbox()
+    gen = box.reset()
+    stop = threading.Event()
+    taken: list[int] = []
+
+    def consume() -> None:
+        while len(taken) < 20:
+            item = box.take(0.5)
+            if isinstance(item, Frame):
+                taken.append(item.index)
+
+    t = threading.Thread(target=consume)
+    t.start()
+    for i in range(20):
+        assert box.put_wait(_frame(i), gen, stop)
+    t.join(5)
+    assert taken == list(range(20)) and box.dropped == 0
+
+
+def test_latest_box_wakes_once() -> None:
+    box: LatestBox[int] = LatestBox()
+    assert box.put(1) is True
+    assert box.put(2) is False  # the reader was already woken
+    assert box.take() == 2 and box.take() is None and box.replaced == 1
+
+
+def _result(t: float, faces: list[tuple[int, float]]) -> FrameResult:
+    out = []
+    for fid, size in faces:
+        p = np.full(7, 0.1, np.float32)
+        p[fid % 7] = 0.4
+        out.append(FaceResult(fid, (0.0, 0.0, size, size), 0.9, p, p.copy()))
+    return FrameResult(int(t * 10), t, out)
+
+
+def test_history_window_auto_face_and_restart() -> None:
+    h = FaceHistory(window_s=2.0)
+    for i in range(30):
+        h.add(_result(i * 0.1, [(1, 50), (2, 80)] if i < 20 else [(1, 50)]))
+    times, probs = h.series(1)
+    assert times[0] >= 2.9 - 2.0 - 1e-9 and probs.shape[1] == 7
+    assert h.auto_face() == 1  # face 2 left the frame: the largest face in view
+    assert h.current(2)[1] is False and h.current(1)[1] is True
+    h.add(_result(0.0, [(1, 50)]))  # time went backwards: a restarted source
+    assert len(h.series(1)[0]) == 1
+
+
+def test_share_over_time(tmp_path: Path) -> None:
+    path = tmp_path / "x.csv"
+    w = CsvWriter(path, EXPRESSIONS)
+    for i in range(40):
+        w.write(_result(i * 0.1, [(3 if i < 20 else 6, 60)]))
+    w.close()
+    data = share_over_time(path, EXPRESSIONS, bins=4)
+    assert data.shares.shape == (4, 7)
+    assert np.allclose(data.shares.sum(axis=1), 1)
+    assert data.shares[0, 3] == 1.0 and data.shares[-1, 6] == 1.0
+    assert np.isclose(data.overall[3], 0.5)
+
+
+def test_parse_size() -> None:
+    assert parse_size("1280x720") == (1280, 720)
+    assert parse_size("") is None
+    with pytest.raises(EmotionLensError):
+        parse_size("big")

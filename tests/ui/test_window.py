@@ -1,0 +1,215 @@
+"""The main window with the real pipeline on the real sample video (offscreen Qt)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PySide6.QtCore import QMimeData, QPoint, QPointF, QSettings, Qt, QUrl
+from PySide6.QtGui import QDropEvent
+from PySide6.QtWidgets import QMessageBox
+
+from app.core.results import CsvWriter
+from app.ui.about import DISCLAIMER
+from app.ui.settings import UiSettings, load_ui_settings
+
+WAIT_MS = 30_000
+
+
+def wait_frames(qtbot, window, n: int) -> None:
+    start = window.frames_shown
+    qtbot.waitUntil(lambda: window.frames_shown >= start + n, timeout=WAIT_MS)
+
+
+def test_frames_flow_overlay_charts_and_status(qtbot, make_window, video: Path) -> None:
+    window = make_window()
+    window.open_path(video)
+    wait_frames(qtbot, window, 12)
+    packet = window.latest
+    assert packet is not None and packet.result.faces, "the sample video has a face"
+    assert packet.frame.image.shape[:2] == (336, 596)
+    assert window.video.has_frame and window.video.result is packet.result
+    # probabilities in the bar chart: the charted face's current smoothed ones
+    window.refresh_charts()
+    face = window.charted_face()
+    assert face is not None
+    current, in_view = window.history.current(face)
+    assert np.allclose(window.bars.values, current) and abs(window.bars.values.sum() - 1) < 0.02
+    assert window.timeline.point_count() >= 7 * 5
+    assert window.faces.face_ids() == [face]
+    # the status bar: fps, per-stage ms, model + backend, privacy line
+    window.refresh_status()
+    assert "fps" in window.fps_label.text()
+    for stage in ("detect", "align", "classify", "track"):
+        assert stage in window.timing_label.text()
+    info = window.controller.pipeline_info
+    assert info is not None and info.backend in window.model_label.text()
+    assert "stays on this machine" in window.privacy_label.text()
+    # live playback is paced at the video's rate, not faster
+    seq0, t0 = packet.seq, time.monotonic()
+    wait_frames(qtbot, window, 10)
+    rate = (window.latest.seq - seq0) / (time.monotonic() - t0)
+    assert rate < 24.7 * 1.3
+    # the window paints into a screenshot that is not blank
+    shot = window.grab().toImage()
+    assert shot.width() > 500 and not shot.isNull()
+
+
+def test_pause_stops_frames_and_resume_continues(qtbot, make_window, video: Path) -> None:
+    window = make_window()
+    window.open_path(video)
+    wait_frames(qtbot, window, 3)
+    window.pause_action.trigger()
+    qtbot.wait(300)
+    seq = window.latest.seq
+    qtbot.wait(400)
+    assert window.latest.seq <= seq + 1
+    window.pause_action.trigger()
+    wait_frames(qtbot, window, 3)
+    assert window.latest.seq > seq + 1
+
+
+def test_clicking_a_face_selects_it_for_the_charts(qtbot, make_window, two_faces: Path) -> None:
+    window = make_window()
+    window.open_path(two_faces)
+    qtbot.waitUntil(lambda: window.latest is not None and len(window.latest.result.faces) >= 2,
+                    timeout=WAIT_MS)
+    faces = window.latest.result.faces
+    auto = window.charted_face()
+    other = next(f for f in faces if f.face_id != auto)
+    window.video.set_mirror(True)  # clicks must land on the mirrored boxes too
+    pos = window.video.widget_pos_of(other.face_id)
+    qtbot.mouseClick(window.video, Qt.MouseButton.LeftButton, pos=QPoint(round(pos.x()), round(pos.y())))
+    assert window.selected_face == other.face_id
+    assert window.video.selected_id == other.face_id
+    assert np.allclose(window.bars.values, other.smoothed)
+    assert f"Face #{other.face_id}" in window.bars.plotItem.titleLabel.text
+    # picking from the list works the same way
+    window.faces.choose(auto)
+    assert window.selected_face == auto
+    assert np.allclose(window.bars.values, next(f for f in faces if f.face_id == auto).smoothed)
+    # a click beside every face goes back to following the largest face
+    qtbot.mouseClick(window.video, Qt.MouseButton.LeftButton, pos=QPoint(2, 2))
+    assert window.selected_face is None
+    window.select_next_face()
+    assert window.selected_face is not None
+
+
+def test_mirror_flips_the_boxes_for_display(make_window, two_faces: Path, qtbot) -> None:
+    window = make_window()
+    window.open_path(two_faces)
+    qtbot.waitUntil(lambda: window.latest is not None and bool(window.latest.result.faces),
+                    timeout=WAIT_MS)
+    fid = window.latest.result.faces[0].face_id
+    window.video.set_mirror(False)
+    plain = window.video.widget_pos_of(fid)
+    window.mirror_action.trigger()
+    assert window.video.mirror
+    mirrored = window.video.widget_pos_of(fid)
+    rect = window.video.image_rect()
+    assert abs((plain.x() - rect.left()) - (rect.right() - mirrored.x())) < 1.5
+    assert window.video.face_at(QPointF(mirrored)) == fid
+
+
+def test_settings_persist(qtbot, make_window) -> None:
+    window = make_window()
+    panel = window.panel
+    panel.smoothing_spin.setValue(0.8)
+    panel.score_spin.setValue(0.45)
+    panel.detector_combo.setCurrentIndex(panel.detector_combo.findData("opencv"))
+    panel.camera_size_combo.setCurrentIndex(panel.camera_size_combo.findData("1280x720"))
+    panel.timeline_spin.setValue(45)
+    window.mirror_action.trigger()  # no source: the file-mirror setting
+    window.close()
+    stored = load_ui_settings(QSettings(str(make_window.ini), QSettings.Format.IniFormat))
+    assert (stored.smoothing, stored.min_face_score, stored.detector) == (0.8, 0.45, "opencv")
+    assert stored.camera_size == "1280x720" and stored.timeline_s == 45
+    assert stored.mirror_file is True
+    again = make_window()
+    assert again.panel.smoothing_spin.value() == pytest.approx(0.8)
+    assert again.panel.detector_combo.currentData() == "opencv"
+    assert again.timeline.window_s == 45
+    qtbot.waitUntil(lambda: again.controller.pipeline_info is not None, timeout=WAIT_MS)
+    assert again.controller.pipeline_info.detector == "opencv"
+
+
+def test_settings_change_reloads_the_pipeline(qtbot, make_window, video: Path) -> None:
+    window = make_window()
+    window.open_path(video)
+    wait_frames(qtbot, window, 2)
+    window.panel.detector_combo.setCurrentIndex(window.panel.detector_combo.findData("opencv"))
+    window.panel.flush()
+    qtbot.waitUntil(lambda: window.controller.pipeline_info is not None
+                    and window.controller.pipeline_info.detector == "opencv", timeout=WAIT_MS)
+    assert "opencv" in window.model_label.text()
+
+
+@pytest.mark.parametrize("kind", ["missing", "not_a_video", "camera", "empty"])
+def test_bad_sources_show_an_error(qtbot, make_window, tmp_path: Path, kind: str) -> None:
+    window = make_window()
+    if kind == "missing":
+        window.open_path(tmp_path / "nope.mp4")
+    elif kind == "not_a_video":
+        bad = tmp_path / "bad.mp4"
+        bad.write_bytes(b"this is not a video" * 100)
+        window.open_path(bad)
+    elif kind == "empty":
+        bad = tmp_path / "empty.jpg"
+        bad.write_bytes(b"")
+        window.open_path(bad)
+    else:
+        window.open_camera(57)  # no such camera
+    qtbot.waitUntil(lambda: bool(window.errors), timeout=WAIT_MS)
+    message = window.errors[-1]
+    assert "\n" not in message and len(message) < 300
+    box = window._message_box
+    assert isinstance(box, QMessageBox) and box.isVisible() and not box.isModal()
+    assert message in window.statusBar().currentMessage()
+    assert "Pick a camera" in window.video.placeholder  # ... and the picker stays usable
+    assert window.source_combo.isEnabled() and window.source_combo.count() >= 2
+
+
+def test_drop_a_video_onto_the_window(qtbot, make_window, video: Path) -> None:
+    window = make_window()
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(video))])
+    event = QDropEvent(QPointF(50, 50), Qt.DropAction.CopyAction, mime,
+                       Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier)
+    window.dropEvent(event)
+    wait_frames(qtbot, window, 2)
+    assert window.controller.source_info.name == video.name
+    assert window.source_combo.currentText() == video.name
+
+
+def test_snapshot_and_recording(qtbot, make_window, video: Path, tmp_path: Path) -> None:
+    ui = UiSettings(record_video=True, output_dir=str(tmp_path / "rec"))
+    window = make_window(ui)
+    window.open_path(video)
+    wait_frames(qtbot, window, 2)
+    snap = window.save_snapshot()
+    assert snap is not None and snap.stat().st_size > 10_000
+    window.record_action.trigger()
+    recorder = window.controller.recorder
+    assert recorder is not None
+    qtbot.waitUntil(lambda: recorder.frames >= 15, timeout=WAIT_MS)
+    window.refresh_status()
+    assert "REC" in window.rec_label.text()
+    window.record_action.trigger()
+    assert window.controller.recorder is None
+    lines = recorder.csv_path.read_text().splitlines()
+    labels = window.labels
+    assert lines[0].split(",") == CsvWriter.header(labels)
+    assert len(lines) - 1 >= 15
+    assert recorder.video_path is not None and recorder.video_path.stat().st_size > 10_000
+
+
+def test_about_and_shortcuts(make_window) -> None:
+    window = make_window()
+    box = window.show_about()
+    assert DISCLAIMER[:40] in box.text() and "Emotion Lens" in box.text()
+    assert "Licence" in box.text()
+    keys = dict(window.shortcut_rows())
+    for key in ("Space, P", "M", "Ctrl+S", "Ctrl+R", "Ctrl+O", "Ctrl+E"):
+        assert key in keys
