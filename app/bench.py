@@ -15,8 +15,10 @@ import argparse
 import json
 import os
 import platform
+import queue
 import resource
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -85,21 +87,27 @@ def _stats(values_ms: list[float]) -> dict[str, float]:
 
 
 class _Tiler:
-    """Copies an H×W frame into a reused (n·H)×(n·W) grid buffer."""
+    """Copies an H×W frame into an (n·H)×(n·W) grid. A ring of buffers is reused, enough that a
+    frame is never overwritten while a reader thread has it queued or it is being processed."""
+
+    RING = 5  # > ThreadedFrames' queue depth + the frame being filled + the one in process
 
     def __init__(self, n: int):
         self.n = n
-        self._buf: np.ndarray | None = None
+        self._ring: list[np.ndarray] = []
+        self._next = 0
 
     def __call__(self, image: np.ndarray) -> np.ndarray:
         h, w = image.shape[:2]
         n = self.n
-        if self._buf is None or self._buf.shape[:2] != (n * h, n * w):
-            self._buf = np.empty((n * h, n * w, 3), dtype=np.uint8)
+        if not self._ring or self._ring[0].shape[:2] != (n * h, n * w):
+            self._ring = [np.empty((n * h, n * w, 3), dtype=np.uint8) for _ in range(self.RING)]
+        buf = self._ring[self._next]
+        self._next = (self._next + 1) % self.RING
         for r in range(n):
             for c in range(n):
-                self._buf[r * h:(r + 1) * h, c * w:(c + 1) * w] = image
-        return self._buf
+                buf[r * h:(r + 1) * h, c * w:(c + 1) * w] = image
+        return buf
 
 
 def looped_frames(path: Path, tile: int = 1) -> Iterator[tuple[Any, float]]:
@@ -143,6 +151,50 @@ def looped_frames(path: Path, tile: int = 1) -> Iterator[tuple[Any, float]]:
         source.close()
 
 
+class ThreadedFrames:
+    """`looped_frames` read ahead on a thread (as the GUI's capture thread does), `depth` frames
+    at most. Yields (Frame, ms waited for it): decoding overlaps the previous frame's work."""
+
+    def __init__(self, frames: Iterator[tuple[Any, float]], depth: int = 2):
+        self._frames = frames
+        self._queue: queue.Queue[Any] = queue.Queue(maxsize=depth)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="bench-decode", daemon=True)
+        self._thread.start()
+
+    def _put(self, item: Any) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _run(self) -> None:
+        try:
+            for item in self._frames:
+                if not self._put(item):
+                    return
+        except BaseException as exc:  # handed to the consumer
+            self._put(exc)
+
+    def __iter__(self) -> ThreadedFrames:
+        return self
+
+    def __next__(self) -> tuple[Any, float]:
+        t0 = time.perf_counter()
+        item = self._queue.get()
+        if isinstance(item, BaseException):
+            raise item
+        return item[0], (time.perf_counter() - t0) * 1e3
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        self._frames.close()  # type: ignore[attr-defined]
+
+
 @dataclass
 class BenchResult:
     frames: int
@@ -180,10 +232,13 @@ class BenchResult:
 
 def bench(input_path: str | Path, settings: PipelineSettings | None = None,
           model: str | Path | None = None, frames: int | None = None, *, tile: int = 1,
-          warmup: int = DEFAULT_WARMUP, overlay: bool = True) -> dict[str, Any]:
+          warmup: int = DEFAULT_WARMUP, overlay: bool = True,
+          decode_thread: bool = False) -> dict[str, Any]:
     """Run the pipeline over `input_path` and return the report (see the module docstring).
 
-    `frames=None` measures the input once (one frame for an image, after `warmup` more)."""
+    `frames=None` measures the input once (one frame for an image, after `warmup` more).
+    `decode_thread` decodes ahead on a second thread, as the GUI does (its capture thread); the
+    decode stage is then the time spent waiting for a frame."""
     from app.core.pipeline import Pipeline
     from app.core.render import draw_overlay
     from app.core.sources import open_source
@@ -209,7 +264,9 @@ def bench(input_path: str | Path, settings: PipelineSettings | None = None,
         stages: dict[str, list[float]] = {name: [] for name in STAGES}
         frame_ms: list[float] = []
         faces_per_frame: list[int] = []
-        source = looped_frames(path, tile)
+        source: Any = looped_frames(path, tile)
+        if decode_thread:
+            source = ThreadedFrames(source)
         try:
             for _ in range(warmup):
                 frame, _ms = next(source)
@@ -247,6 +304,7 @@ def bench(input_path: str | Path, settings: PipelineSettings | None = None,
             "tile": tile,
             "warmup_frames": warmup,
             "overlay": overlay,
+            "decode_thread": decode_thread,
             "model": pipeline.classifier.bundle.name,
             "model_dir": str(pipeline.classifier.bundle.path),
             "backend": pipeline.classifier.backend,
@@ -265,6 +323,27 @@ def bench(input_path: str | Path, settings: PipelineSettings | None = None,
     return result_obj.to_dict()
 
 
+def run_fer(python: str, input_path: str | Path, frames: int,
+            timeout: float = 900) -> dict[str, Any] | str:
+    """Time the `fer` package on `input_path` with `python` (an interpreter that has it; see
+    benchmarks/setup_fer_venv.sh): its report, or a one-line reason why it did not run."""
+    import subprocess
+
+    script = Path(__file__).with_name("fer_reference.py")
+    try:
+        done = subprocess.run([python, str(script), str(input_path), "--frames", str(frames)],
+                              capture_output=True, text=True, timeout=timeout)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"the fer reference did not run: {exc}"
+    if done.returncode != 0:
+        lines = [ln for ln in done.stderr.strip().splitlines() if ln.strip()] or ["?"]
+        return f"the fer reference failed: {lines[-1][:200]}"
+    try:
+        return json.loads(done.stdout.strip().splitlines()[-1])
+    except (json.JSONDecodeError, IndexError):
+        return "the fer reference printed no report"
+
+
 def format_report(report: dict[str, Any]) -> str:
     """The human-readable report: one line of totals, then a table of stages."""
     lines = [
@@ -280,6 +359,13 @@ def format_report(report: dict[str, Any]) -> str:
     ]
     for name, s in report["stages"].items():
         lines.append(f"{name:<10}{s['mean']:>10.3f}{s['p50']:>10.3f}{s['p95']:>10.3f}")
+    fer = report.get("fer")
+    if isinstance(fer, dict):
+        lines += ["", f"fer {fer['fer_version']} (Haar + mini-XCEPTION) on the same input: "
+                      f"{fer['fps']:.1f} frames/s, p95 {fer['p95_ms']:.1f} ms: Emotion Lens is "
+                      f"{report['vs_fer']:.1f}× its frames/s"]
+    elif isinstance(fer, str):
+        lines += ["", f"fer: {fer}"]
     machine = report["machine"]
     load = report.get("loadavg")
     lines += ["", f"machine: {machine['cpu']}, {machine['logical_cpus']} logical CPUs"
@@ -296,7 +382,14 @@ def run(args: argparse.Namespace) -> int:
         raise EmotionLensError("--frames must be 1 or more")
     settings = make_settings(args)
     report = bench(args.input, settings, model=args.model, frames=frames,
-                   tile=int(getattr(args, "tile", None) or 1))
+                   tile=int(getattr(args, "tile", None) or 1),
+                   decode_thread=bool(getattr(args, "decode_thread", False)))
+    fer_python = getattr(args, "compare_fer", None)
+    if fer_python:  # after our own run, so that the two never compete for the CPU
+        fer = run_fer(fer_python, args.input, report["frames"])
+        report["fer"] = fer
+        report["vs_fer"] = round(report["fps"] / fer["fps"], 2) \
+            if isinstance(fer, dict) and fer.get("fps") else None
     if args.json:
         print(json.dumps(report))
     else:

@@ -74,6 +74,10 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--frames", type=int, default=None, metavar="N",
                        help="frames to measure (loops the input; default: all of it once)")
     bench.add_argument("--json", action="store_true", help="print one JSON object")
+    bench.add_argument("--compare-fer", metavar="PYTHON", default=None,
+                       help="also time the `fer` package (Haar + mini-XCEPTION) on the same "
+                            "input, with this interpreter, which must have it installed "
+                            "(benchmarks/setup_fer_venv.sh); reports the ratio")
     _add_pipeline_options(bench)
     return parser
 
@@ -115,8 +119,11 @@ def run_annotate(args: argparse.Namespace) -> int:
         outputs = AnnotateOutputs(video=args.output, csv=args.csv, json=args.json)
     if args.resume and outputs.csv is None:
         raise EmotionLensError("--resume continues from the CSV: give --csv (the one of the run)")
-    check_outputs(src, outputs, args.overwrite or args.resume,
-                  need_bytes=src.stat().st_size if src.is_file() else 0)
+    # rough need: the annotated video about as big as the input, ~300 bytes per CSV/JSON row
+    rows = total or 1000
+    need = (src.stat().st_size if outputs.video and src.is_file() else 0) \
+        + 300 * rows * ((outputs.csv is not None) + 2 * (outputs.json is not None))
+    check_outputs(src, outputs, args.overwrite or args.resume, need_bytes=need)
 
     from tqdm import tqdm
 
@@ -172,6 +179,11 @@ def main(argv: list[str] | None = None) -> int:
     except EmotionLensError as exc:
         log.info("error: %s", exc)
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # disk full, permissions, a vanished device: say which file
+        log.exception("I/O error")
+        where = f" ({exc.filename})" if exc.filename else ""
+        print(f"error: {exc.strerror or exc}{where}; what was written before is kept", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted; outputs written so far are kept", file=sys.stderr)

@@ -149,6 +149,9 @@ CHOICES: dict[str, tuple[str, ...]] = {
 
 
 def validate(cfg: TrainConfig) -> None:
+    from training.architectures import registry
+
+    registry.get(cfg.model)  # unknown names fail here, listing the known ones
     for key, choices in CHOICES.items():
         if getattr(cfg, key) not in choices:
             raise EmotionLensError(f"{key} must be one of {', '.join(choices)}, got {getattr(cfg, key)!r}")

@@ -19,6 +19,7 @@ import numpy as np
 
 from app.core import EmotionLensError
 from training import config as config_mod
+from training.cli import Parser
 from training.config import TrainConfig
 
 STATE_FILE = "train_state.json"
@@ -105,6 +106,12 @@ def lr_at(cfg: TrainConfig, epoch: int, progress: float) -> float:
     return cfg.min_lr + 0.5 * (cfg.lr - cfg.min_lr) * (1 + math.cos(math.pi * p))
 
 
+def tensorboard_available() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("tensorboard") is not None
+
+
 def make_callbacks(cfg: TrainConfig, out: Path, state: RunState) -> list[Any]:
     import keras
 
@@ -119,8 +126,6 @@ def make_callbacks(cfg: TrainConfig, out: Path, state: RunState) -> list[Any]:
             if cfg.schedule == "cosine" or (cfg.warmup_epochs and epoch < cfg.warmup_epochs):
                 if cfg.time_budget_min > 0:
                     progress = state.train_seconds / (cfg.time_budget_min * 60)
-                    w = cfg.warmup_epochs
-                    progress = progress if w == 0 else progress
                 else:
                     span = max(1, cfg.epochs - cfg.warmup_epochs)
                     progress = (epoch - cfg.warmup_epochs) / span
@@ -168,7 +173,9 @@ def make_callbacks(cfg: TrainConfig, out: Path, state: RunState) -> list[Any]:
         cbs.append(keras.callbacks.ReduceLROnPlateau(
             monitor="val_loss", factor=cfg.plateau_factor, patience=cfg.plateau_patience,
             min_lr=cfg.min_lr, verbose=1))
-    if cfg.tensorboard:
+    if cfg.tensorboard and not tensorboard_available():
+        log("TensorBoard logs skipped: the tensorboard package is not installed")
+    elif cfg.tensorboard:
         cbs.append(keras.callbacks.TensorBoard(log_dir=str(out / "tensorboard"),
                                                write_graph=False, profile_batch=0))
     return cbs
@@ -225,6 +232,12 @@ def resolve_input(cfg: TrainConfig) -> tuple[int, int]:
 
 def train(cfg: TrainConfig, *, resume: bool = False) -> Path:
     """Train per `cfg`, writing checkpoints and finally the bundle + reports into `cfg.out`."""
+    out = Path(cfg.out)
+    if not cfg.data:
+        raise EmotionLensError("no dataset given (use --data PATH or data = ... in --config)")
+    if not Path(cfg.data).exists():
+        raise EmotionLensError(f"dataset not found: {cfg.data}")
+
     import keras
 
     from training.data import balance
@@ -232,7 +245,6 @@ def train(cfg: TrainConfig, *, resume: bool = False) -> Path:
     from training.data.loading import load_splits
     from training.data.splits import stratified_cap
 
-    out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     state = RunState(out)
     if resume:
@@ -270,24 +282,69 @@ def train(cfg: TrainConfig, *, resume: bool = False) -> Path:
     val_tf = make_tf_dataset(val_ds.x, val_ds.y, len(labels), batch_size=256, shuffle=False,
                              seed=cfg.seed)
 
-    if resume and (out / LAST_CKPT).is_file():
-        model = keras.models.load_model(str(out / LAST_CKPT))
-    else:
-        model = build_model(cfg, len(labels))
-        compile_model(model, cfg)
+    from training import runtime
+
+    mixed = runtime.setup_mixed_precision(cfg.mixed_precision)
+    strategy = runtime.strategy_for(cfg.distribute)
+    if mixed or strategy is not None:
+        log(f"mixed precision {'on' if mixed else 'off'}; strategy "
+            f"{type(strategy).__name__ if strategy is not None else 'default'}")
+    arch = registry_get(cfg.model)
+    fine_tune = arch.pretrained and cfg.fine_tune_layers >= 0
+    with runtime.scope(strategy):
+        if resume and (out / LAST_CKPT).is_file():
+            model = keras.models.load_model(str(out / LAST_CKPT))
+        else:
+            model = build_model(cfg, len(labels))
+            if fine_tune:
+                from training.architectures.applications import set_trainable_top
+
+                set_trainable_top(model, 0 if cfg.frozen_epochs > 0 else cfg.fine_tune_layers)
+            compile_model(model, cfg)
     log(f"model {cfg.model}: {model.count_params():,} parameters, input {size}×{size}×{channels}")
 
-    if state.epoch < cfg.epochs:
+    callbacks = make_callbacks(cfg, out, state)
+    if fine_tune and cfg.frozen_epochs > 0 and state.epoch < cfg.frozen_epochs:
+        log(f"training the head with the backbone frozen for {cfg.frozen_epochs} epochs")
+        model.fit(train_tf, validation_data=val_tf, epochs=min(cfg.frozen_epochs, cfg.epochs),
+                  initial_epoch=state.epoch, callbacks=callbacks, verbose=2, shuffle=False)
+        if state.epoch < cfg.epochs and not model.stop_training:
+            from training.architectures.applications import set_trainable_top
+
+            with runtime.scope(strategy):
+                set_trainable_top(model, cfg.fine_tune_layers)
+                compile_model(model, cfg)  # the trainable set changed: new optimizer state
+            log(f"fine-tuning the top {cfg.fine_tune_layers} backbone layers")
+    if state.epoch < cfg.epochs and not model.stop_training and budget_left(cfg, state):
         model.fit(train_tf, validation_data=val_tf, epochs=cfg.epochs, initial_epoch=state.epoch,
-                  callbacks=make_callbacks(cfg, out, state), verbose=2)
+                  callbacks=callbacks, verbose=2, shuffle=False)
     state.finished = True
     state.save()
     if (out / BEST_WEIGHTS).is_file():
         model.load_weights(str(out / BEST_WEIGHTS))
     log(f"training done: {state.epoch} epochs, {state.train_seconds / 60:.1f} min, best val acc "
         f"{state.best_val_accuracy:.4f} at epoch {state.best_epoch}")
+    if mixed:  # export and reports in float32
+        weights = model.get_weights()
+        keras.mixed_precision.set_global_policy("float32")
+        model = build_model(cfg, len(labels))
+        model.set_weights(weights)
     finish(cfg, out, model, splits, val_ds, labels, state, size, channels)
     return out
+
+
+def budget_left(cfg: TrainConfig, state: RunState) -> bool:
+    """False when --time-budget-min is set and another epoch would overrun it."""
+    if cfg.time_budget_min <= 0 or not state.epoch:
+        return True
+    mean = state.train_seconds / state.epoch
+    return state.train_seconds + mean <= cfg.time_budget_min * 60
+
+
+def registry_get(name: str) -> Any:
+    from training.architectures import registry
+
+    return registry.get(name)
 
 
 def finish(cfg: TrainConfig, out: Path, model: Any, splits: Any, val_ds: Any,
@@ -297,9 +354,16 @@ def finish(cfg: TrainConfig, out: Path, model: Any, splits: Any, val_ds: Any,
 
     model.save(str(out / "model.keras"))
     reports.write_run_reports(out, model, val_ds, splits.test, labels, state.history)
+    extra: dict[str, Any] = {}
+    if cfg.qat or cfg.prune:
+        from training import tfmot_tune
+
+        extra = tfmot_tune.run_in_subprocess(out, cfg)
     if cfg.export:
         export.export_bundle(model, out, cfg=cfg, labels=labels, size=size, channels=channels,
-                             train=splits.train, val=val_ds, state=state, data_source=splits.source)
+                             train=splits.train, val=val_ds, state=state, data_source=splits.source,
+                             extra_metrics=extra)
+    log(f"wrote {out}")
 
 
 # --------------------------------------------------------------------------- CLI
@@ -308,7 +372,7 @@ def build_parser() -> argparse.ArgumentParser:
     from training.architectures import registry
 
     archs = "\n".join(f"  {n:<20} {registry.get(n).description}" for n in registry.names())
-    p = argparse.ArgumentParser(
+    p = Parser(
         prog="python -m training.run",
         description="Train an expression model, evaluate it and export a model bundle "
                     "(model.keras, model_fp16.tflite, model_int8.tflite, model.json).",
@@ -360,6 +424,7 @@ def build_parser() -> argparse.ArgumentParser:
     add("--prune", action=argparse.BooleanOptionalAction, help="magnitude pruning fine-tune")
     add("--prune-sparsity", type=float, help="target sparsity (default 0.5)")
     add("--export", action=argparse.BooleanOptionalAction, help="write the bundle (default on)")
+    add("--fp16", action=argparse.BooleanOptionalAction, help="also export float16 .tflite (on)")
     add("--calib-samples", type=int, help="representative images for int8 (default 300)")
     add("--mixed-precision", choices=config_mod.CHOICES["mixed_precision"], help="default auto")
     add("--distribute", choices=config_mod.CHOICES["distribute"], help="default auto")

@@ -56,7 +56,12 @@ class FaceDetector(Protocol):
 
 
 def _package_file(package: str, *parts: str) -> Path:
-    """A data file of an installed package, located without importing the package."""
+    """A data file of an installed package, located without importing the package.
+
+    In a frozen app (PyInstaller) the file is looked up in the bundle's data folder first."""
+    bundle_dir = getattr(sys, "_MEIPASS", None) if getattr(sys, "frozen", False) else None
+    if bundle_dir is not None and Path(bundle_dir, package, *parts).is_file():
+        return Path(bundle_dir, package, *parts)
     spec = importlib.util.find_spec(package)
     if spec is None or not spec.submodule_search_locations:
         raise EmotionLensError(f"package {package!r} is not installed (needed for {parts[-1]})")
@@ -227,7 +232,7 @@ class OpenCVFaceDetector:
 
     name = "opencv"
 
-    def __init__(self, min_score: float = 0.5, min_size: int = 24):
+    def __init__(self, min_score: float = 0.5, min_size: int = 24, scan_side: int = 400):
         root = Path(cv2.data.haarcascades)
         self._face = cv2.CascadeClassifier(str(root / "haarcascade_frontalface_default.xml"))
         self._eyes = cv2.CascadeClassifier(str(root / "haarcascade_eye.xml"))
@@ -235,12 +240,20 @@ class OpenCVFaceDetector:
             raise EmotionLensError(f"OpenCV Haar cascades not found in {root}")
         self.min_score = float(min_score)
         self.min_size = min_size
+        self.scan_side = scan_side
 
     def detect(self, frame_bgr: np.ndarray) -> list[Detection]:
         gray = frame_bgr if frame_bgr.ndim == 2 else cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2GRAY)
+        # Haar cost grows with the pixel count: scan at most `scan_side` pixels wide/high
+        factor = max(gray.shape) / self.scan_side if self.scan_side else 1.0
+        if factor > 1.0:
+            gray = cv2.resize(gray, (round(gray.shape[1] / factor), round(gray.shape[0] / factor)),
+                              interpolation=cv2.INTER_AREA)
+        else:
+            factor = 1.0
         gray = cv2.equalizeHist(gray)
         boxes, _, weights = self._face.detectMultiScale3(
-            gray, scaleFactor=1.1, minNeighbors=5, minSize=(self.min_size, self.min_size),
+            gray, scaleFactor=1.1, minNeighbors=6, minSize=(self.min_size, self.min_size),
             outputRejectLevels=True,
         )
         faces = []
@@ -248,8 +261,11 @@ class OpenCVFaceDetector:
             score = float(1.0 / (1.0 + np.exp(-(float(weight) - 1.0))))  # level weight -> 0..1
             if score < self.min_score:
                 continue
-            faces.append(Detection(box=(float(x), float(y), float(w), float(h)), score=score,
-                                   keypoints=self._keypoints(gray, x, y, w, h), detector=self.name))
+            kps = {k: (px * factor, py * factor) for k, (px, py) in
+                   self._keypoints(gray, x, y, w, h).items()}
+            box = (x * factor, y * factor, w * factor, h * factor)
+            faces.append(Detection(box=tuple(float(v) for v in box), score=score, keypoints=kps,
+                                   detector=self.name))
         return faces
 
     def _keypoints(self, gray: np.ndarray, x: int, y: int, w: int, h: int) -> dict[str, tuple[float, float]]:

@@ -58,6 +58,8 @@ class Pipeline:
         self._crop = spec.crop_for(self.detector.name)
         self._size, self._channels = spec.size, spec.channels
         self._batch = np.empty((0, spec.size, spec.size, spec.channels), dtype=np.uint8)
+        self._last_dets: list[Detection] = []  # for settings.detect_every > 1
+        self._since_detect = 0
 
     @property
     def labels(self) -> tuple[str, ...]:
@@ -87,9 +89,20 @@ class Pipeline:
             self._batch[i] = align_face(image, det, self._crop, self._size, self._channels)
         return self._batch[:n]
 
+    def _detect_or_reuse(self, image: np.ndarray) -> list[Detection]:
+        """Detections for this frame: fresh, or with `detect_every` = k > 1 the last ones for up
+        to k - 1 frames after a detection that found faces."""
+        if self.settings.detect_every > 1 and self._last_dets \
+                and self._since_detect < self.settings.detect_every - 1:
+            self._since_detect += 1
+            return self._last_dets
+        self._last_dets = self.detect(image)
+        self._since_detect = 0
+        return self._last_dets
+
     def process(self, frame: Frame) -> FrameResult:
         t0 = time.perf_counter()
-        dets = self.detect(frame.image)
+        dets = self._detect_or_reuse(frame.image)
         t1 = time.perf_counter()
         crops = self.align(frame.image, dets)
         t2 = time.perf_counter()
@@ -119,6 +132,8 @@ class Pipeline:
     def reset(self) -> None:
         """Forget tracks (a new source starts)."""
         self.tracker.reset()
+        self._last_dets = []
+        self._since_detect = 0
         self.smoother = Smoother(self.settings.smoothing_half_life_s)
 
     def close(self) -> None:

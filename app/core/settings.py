@@ -15,6 +15,9 @@ class PipelineSettings:
     detector: str = "mediapipe"  # mediapipe | mediapipe-full | opencv
     min_face_score: float = 0.6
     detect_max_side: int = 640  # frames are downscaled to this for detection (0: never)
+    # run the detector on every k-th frame only; in between, faces keep their last box and
+    # keypoints (1: every frame). Detections are never reused across an empty frame.
+    detect_every: int = 1
     min_face_px: int = 20  # ignore faces smaller than this (pixels) in the full frame
     max_faces: int = 32
     track_min_iou: float = 0.2

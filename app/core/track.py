@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import functools
+import itertools
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -27,6 +30,35 @@ def _match_cost(a: Box, b: Box) -> float:
     (ax, ay, aw, ah), (bx, by, bw, bh) = a, b
     dist = np.hypot(ax + aw / 2 - bx - bw / 2, ay + ah / 2 - by - bh / 2)
     return 1.0 + dist / max(aw, bw, 1e-6)
+
+
+@functools.cache
+def _picks(large: int, small: int) -> np.ndarray:
+    """Every ordered choice of `small` distinct indices out of `large`, as rows."""
+    return np.array(list(itertools.permutations(range(large), small)), dtype=np.intp)
+
+
+def _assign(cost: np.ndarray) -> tuple[list[int], list[int]]:
+    """Minimum-cost assignment (rows, cols), as `scipy.optimize.linear_sum_assignment`.
+
+    Up to 6 faces or tracks it is solved here by enumeration (≤ 720 candidates, vectorized);
+    SciPy is imported only beyond that, as `scipy.optimize` costs about a second to import:
+    paid at start-up, or as a freeze on the first frame with two faces."""
+    n, m = cost.shape
+    small, large = min(n, m), max(n, m)
+    if small == 1:
+        flat = int(np.argmin(cost))
+        return [flat // m], [flat % m]
+    if math.perm(large, small) <= 720:
+        table = cost if n <= m else cost.T
+        picks = _picks(large, small)
+        best = picks[int(np.argmin(table[np.arange(small), picks].sum(axis=1)))].tolist()
+        pairs = sorted((i, j) if n <= m else (j, i) for i, j in enumerate(best))
+        return [r for r, _ in pairs], [c for _, c in pairs]
+    from scipy.optimize import linear_sum_assignment
+
+    rows, cols = linear_sum_assignment(cost)
+    return rows.tolist(), cols.tolist()
 
 
 @dataclass
@@ -71,15 +103,7 @@ class Tracker:
         assigned: list[Track | None] = [None] * len(boxes)
         if self.tracks and boxes:
             cost = np.array([[_match_cost(t.box, b) for b in boxes] for t in self.tracks])
-            if cost.shape[0] == 1 or cost.shape[1] == 1:
-                # one track or one face: the best assignment is the cheapest cell. SciPy is
-                # imported only when needed: `scipy.optimize` costs about a second of start-up.
-                flat = int(np.argmin(cost))
-                rows, cols = [flat // cost.shape[1]], [flat % cost.shape[1]]
-            else:
-                from scipy.optimize import linear_sum_assignment
-
-                rows, cols = linear_sum_assignment(cost)
+            rows, cols = _assign(cost)
             for r, c in zip(rows, cols, strict=True):
                 ok = cost[r, c] <= 1.0 - self.min_iou or 1.0 < cost[r, c] <= self.max_cost
                 if ok:

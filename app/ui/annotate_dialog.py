@@ -52,7 +52,7 @@ class AnnotateJob(QObject):
 
     loaded = Signal()
     progress = Signal(int, int)  # frames done, total (-1: unknown)
-    finished = Signal(object)  # AnnotateReport
+    finished = Signal()  # the report is in `report` (no Python objects through queued signals)
     failed = Signal(str)
 
     def __init__(self, source: Path, outputs: AnnotateOutputs, settings: PipelineSettings,
@@ -61,6 +61,7 @@ class AnnotateJob(QObject):
         self.source, self.outputs, self.settings, self.model = source, outputs, settings, model
         self.cancel_event = threading.Event()
         self._last_emit = 0.0
+        self.report: AnnotateReport | None = None
         self._thread = threading.Thread(target=self._run, name="annotate", daemon=True)
 
     def start(self) -> None:
@@ -89,7 +90,8 @@ class AnnotateJob(QObject):
             log.exception("annotating %s", self.source)
             self.failed.emit(one_line(exc))
             return
-        self.finished.emit(report)
+        self.report = report
+        self.finished.emit()
 
 
 class AnnotateDialog(QDialog):
@@ -161,7 +163,9 @@ class AnnotateDialog(QDialog):
         if not self.job.cancel_event.is_set():
             self.status.setText(text)
 
-    def _on_finished(self, report: AnnotateReport) -> None:
+    def _on_finished(self) -> None:
+        report = self.job.report
+        assert report is not None
         self.report = report
         self.accept()
         self.done.emit(report)

@@ -29,13 +29,15 @@ def probe_camera(index: int) -> bool:
             cap.release()
 
 
-def list_cameras(max_index: int = 8) -> list[int]:
-    """Indices that open. Stops after two misses in a row where indices are guessed."""
+def list_cameras(max_index: int = 8, in_use: frozenset[int] = frozenset()) -> list[int]:
+    """Indices that open. Stops after two misses in a row where indices are guessed. Cameras in
+    `in_use` (open in this app) count as present without a probe, which could take the device
+    from under the capture thread."""
     cameras: list[int] = []
     guessing = not sys.platform.startswith("linux")
     misses = 0
     for index in candidate_indices(max_index):
-        if probe_camera(index):
+        if index in in_use or probe_camera(index):
             cameras.append(index)
             misses = 0
         else:

@@ -16,7 +16,8 @@ pg.setConfigOptions(antialias=True, background=BACKGROUND, foreground="#d8d8dc")
 
 
 class ProbabilityBars(pg.PlotWidget):
-    """One bar per expression: the current smoothed probability of the selected face."""
+    """One horizontal bar per expression (names on the left, so a narrow panel still reads): the
+    current smoothed probability of the selected face."""
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -25,9 +26,10 @@ class ProbabilityBars(pg.PlotWidget):
         self.setMenuEnabled(False)
         self.setMouseEnabled(x=False, y=False)
         self.hideButtons()
-        self.setYRange(0, 1.08, padding=0)
-        self.getAxis("left").setTicks([[(v, f"{v:.0%}") for v in (0, 0.25, 0.5, 0.75, 1.0)]])
-        self.showGrid(y=True, alpha=0.15)
+        self.setXRange(0, 1.12, padding=0)
+        self.getAxis("bottom").setTicks([[(v, f"{v:.0%}") for v in (0, 0.25, 0.5, 0.75, 1.0)]])
+        self.showGrid(x=True, alpha=0.15)
+        self.invertY(True)  # the first label on top
         self._bars: pg.BarGraphItem | None = None
         self._texts: list[pg.TextItem] = []
         self.setMinimumHeight(160)
@@ -40,17 +42,17 @@ class ProbabilityBars(pg.PlotWidget):
         self._texts = []
         n = len(labels)
         self.values = np.zeros(n)
-        self._bars = pg.BarGraphItem(x=np.arange(n), height=self.values, width=0.7,
+        self._bars = pg.BarGraphItem(x0=0, y=np.arange(n), height=0.72, width=self.values,
                                      brushes=[QBrush(qcolor(x)) for x in labels],
                                      pens=[pg.mkPen(None)] * n)
         self.addItem(self._bars)
         for i in range(n):
-            text = pg.TextItem("", anchor=(0.5, 1.0), color="#e8e8ec")
-            text.setPos(i, 0)
+            text = pg.TextItem("", anchor=(0.0, 0.5), color="#e8e8ec")
+            text.setPos(0, i)
             self.addItem(text)
             self._texts.append(text)
-        self.getAxis("bottom").setTicks([list(enumerate(labels))])
-        self.setXRange(-0.6, n - 0.4, padding=0)
+        self.getAxis("left").setTicks([list(enumerate(labels))])
+        self.setYRange(-0.6, n - 0.4, padding=0)
 
     def set_values(self, probs: np.ndarray | None, title: str, stale: bool = False) -> None:
         if self._bars is None:
@@ -63,11 +65,11 @@ class ProbabilityBars(pg.PlotWidget):
             if stale:
                 c.setAlpha(90)
             brushes.append(QBrush(c))
-        self._bars.setOpts(height=values, brushes=brushes)
+        self._bars.setOpts(width=values, brushes=brushes)
         for i, text in enumerate(self._texts):
             v = float(values[i]) if probs is not None else 0.0
             text.setText(f"{v:.0%}" if probs is not None else "")
-            text.setPos(i, v + 0.01)
+            text.setPos(v + 0.01, i)
         self.setTitle(title, color="#e8e8ec", size="11pt")
 
 
@@ -82,7 +84,7 @@ class Timeline(pg.PlotWidget):
         self.setMenuEnabled(False)
         self.setMouseEnabled(x=False, y=False)
         self.hideButtons()
-        self.setYRange(-0.02, 1.02, padding=0)
+        self.setYRange(-0.04, 1.1, padding=0)  # room for the 0% and 100% labels
         self.getAxis("left").setTicks([[(v, f"{v:.0%}") for v in (0, 0.25, 0.5, 0.75, 1.0)]])
         self.setLabel("bottom", "seconds ago")
         self.showGrid(x=True, y=True, alpha=0.15)
@@ -106,6 +108,11 @@ class Timeline(pg.PlotWidget):
 
     def set_series(self, times: np.ndarray, probs: np.ndarray, now: float, title: str) -> None:
         """`times` in source seconds, `probs` N×labels; drawn as seconds before `now`."""
+        # the window grows with the history (at least 5 s), up to `window_s`
+        span = float(now - times[0]) if len(times) else 0.0
+        shown = min(self.window_s, max(5.0, span))
+        if abs(self.viewRange()[0][0] + shown * 1.01) > 0.05:
+            self.setXRange(-shown, 0, padding=0.01)
         if len(times) and probs.shape[1] == len(self.labels):
             x = times - now
             for i, name in enumerate(self.labels):
@@ -120,12 +127,15 @@ class Timeline(pg.PlotWidget):
 
 
 AUTO = "auto"
+NO_FACE = -1
 
 
 class FacePicker(QListWidget):
     """'Auto (largest face)' plus every face seen within the timeline window."""
 
-    faceChosen = Signal(object)  # face ID or None for auto
+    # face ID, or NO_FACE for auto. Never None through a Signal(object): PySide6 on Python 3.11
+    # loses a reference to None per emit, which ends in "Fatal Python error: none_dealloc".
+    faceChosen = Signal(int)
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -139,7 +149,7 @@ class FacePicker(QListWidget):
         """rows: (face ID, text, in view). Rebuilt in place; the selection follows `selected`."""
         self._updating = True
         try:
-            wanted = [(AUTO, "Auto: largest face", True)] + [(fid, text, seen) for fid, text, seen in rows]
+            wanted: list[tuple[object, str, bool]] = [(AUTO, "Auto: largest face", True), *rows]
             while self.count() > len(wanted):
                 self.takeItem(self.count() - 1)
             for i, (key, text, in_view) in enumerate(wanted):
@@ -150,9 +160,9 @@ class FacePicker(QListWidget):
                 item.setText(text)
                 item.setData(Qt.ItemDataRole.UserRole, key)
                 item.setForeground(QBrush(QColor("#e8e8ec" if in_view else "#8a8a90")))
-                if (key == AUTO and selected is None) or key == selected:
-                    if not item.isSelected():
-                        self.setCurrentItem(item)
+                chosen = (key == AUTO and selected is None) or key == selected
+                if chosen and not item.isSelected():
+                    self.setCurrentItem(item)
         finally:
             self._updating = False
 
@@ -173,4 +183,4 @@ class FacePicker(QListWidget):
         if not items:
             return
         key = items[0].data(Qt.ItemDataRole.UserRole)
-        self.faceChosen.emit(None if key == AUTO else int(key))
+        self.faceChosen.emit(NO_FACE if key == AUTO else int(key))

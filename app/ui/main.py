@@ -32,6 +32,19 @@ def _has_display() -> bool:
     return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
 
 
+def _check_x11_plugin() -> None:
+    """Qt 6.5+ aborts (no Python exception) when X11 lacks libxcb-cursor: say so in one line."""
+    if not sys.platform.startswith("linux") or os.environ.get("WAYLAND_DISPLAY"):
+        return
+    if os.environ.get("QT_QPA_PLATFORM", "xcb") != "xcb" or not os.environ.get("DISPLAY"):
+        return
+    import ctypes.util
+
+    if ctypes.util.find_library("xcb-cursor") is None:
+        raise EmotionLensError("Qt needs the libxcb-cursor0 library to open a window on X11; "
+                               "install it (e.g. sudo apt install libxcb-cursor0)")
+
+
 def _validate(args: argparse.Namespace) -> None:
     n = getattr(args, "quit_after_frames", None)
     if n is not None and n < 1:
@@ -70,12 +83,14 @@ def run(args: argparse.Namespace) -> int:
     from app.cli import make_settings
 
     _validate(args)
+    os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")  # our one-line messages say it better
     smoke = args.screenshot is not None or args.quit_after_frames is not None
     if not _has_display() and not os.environ.get("QT_QPA_PLATFORM"):
         if not smoke:
             raise EmotionLensError("no display to open a window on (for a headless run use "
                                    "--screenshot/--quit-after-frames, or set QT_QPA_PLATFORM)")
         os.environ["QT_QPA_PLATFORM"] = "offscreen"
+    _check_x11_plugin()
     base = make_settings(args)
     overrides = _cli_overrides(args, base)
 
@@ -91,6 +106,7 @@ def run(args: argparse.Namespace) -> int:
     app.setApplicationDisplayName("Emotion Lens")
     qInstallMessageHandler(_qt_message)
     apply_dark_theme(app)
+    _set_icon(app)
     qsettings = QSettings()
     stored = UiSettings() if smoke else load_ui_settings(qsettings)
     ui = replace(stored, model_folders=list(stored.model_folders))
@@ -118,6 +134,17 @@ def run(args: argparse.Namespace) -> int:
         sys.excepthook = previous_hook
         window.close()
     return result["code"] if smoke else int(code)
+
+
+def _set_icon(app: object) -> None:
+    from PySide6.QtGui import QIcon
+
+    from app.core.bundle import PROJECT_ROOT  # the bundle's folder in a frozen app
+
+    icon = PROJECT_ROOT / "assets" / "icons" / "emotion-lens.png"
+    if icon.is_file():
+        app.setWindowIcon(QIcon(str(icon)))  # type: ignore[attr-defined]
+    app.setDesktopFileName("emotion-lens")  # type: ignore[attr-defined]
 
 
 def _qt_message(kind: object, context: object, message: str) -> None:

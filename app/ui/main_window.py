@@ -57,7 +57,7 @@ NO_SOURCE_HINT = ("Pick a camera in the source list, open a video or image (Ctrl
 class MainWindow(QMainWindow):
     """Observes `LiveController` results; paints and charts them. Everything slow runs elsewhere."""
 
-    camerasFound = Signal(list)
+    camerasFound = Signal()  # from the probe thread; the list is in `_probed`
     frameShown = Signal(int)  # processed-frame number of the packet just painted
     smokeDone = Signal()
 
@@ -78,6 +78,7 @@ class MainWindow(QMainWindow):
         self.latest: Processed | None = None
         self.labels: tuple[str, ...] = ()
         self.cameras: list[int] | None = None
+        self._probed: list[int] = []
         self.errors: list[str] = []
         self.smoke_frames: int | None = None
         self.frames_shown = 0
@@ -159,8 +160,8 @@ class MainWindow(QMainWindow):
             action.setToolTip(f"{tip} ({shortcuts[0]})" if shortcuts else tip)
         if checkable:
             action.toggled.connect(slot)  # type: ignore[arg-type]
-        else:
-            action.triggered.connect(slot)  # type: ignore[arg-type]
+        else:  # not the `checked` argument: slots like save_snapshot(path=None) take options
+            action.triggered.connect(lambda _checked=False, run=slot: run())  # type: ignore[operator]
         self.addAction(action)  # shortcuts work even when the toolbar is hidden
         return action
 
@@ -237,8 +238,15 @@ class MainWindow(QMainWindow):
         self.model_label = QLabel("model: loading…")
         self.privacy_label = QLabel("processing stays on this machine")
         self.privacy_label.setToolTip(PRIVACY)
+        # widths for the widest numbers, so the bar neither jitters nor clips as they change
+        for label, widest in ((self.fps_label, "000.0 fps · 00000 dropped"),
+                              (self.timing_label, "detect 000.0 · align 00.0 · classify 000.0 · "
+                                                  "track 00.0 ms")):
+            label.setMinimumWidth(label.fontMetrics().horizontalAdvance(widest) + 8)
+            label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         for w in (self.rec_label, self.fps_label, self.timing_label, self.model_label,
                   self.privacy_label):
+            w.setContentsMargins(8, 0, 8, 0)
             sb.addPermanentWidget(w)
         self.rec_label.hide()
 
@@ -256,9 +264,10 @@ class MainWindow(QMainWindow):
         c.pipelineFailed.connect(self._on_pipeline_failed)
         c.processingError.connect(self._on_processing_error)
         c.recordingError.connect(self._on_recording_error)
+        c.recordingSaved.connect(self._on_recording_saved)
         c.limitReached.connect(self._on_limit)
-        self.video.faceClicked.connect(self.select_face)
-        self.faces.faceChosen.connect(self.select_face)
+        self.video.faceClicked.connect(self._on_face_signal)
+        self.faces.faceChosen.connect(self._on_face_signal)
         self.source_combo.activated.connect(self._on_source_chosen)
         self.panel.pipelineChanged.connect(self.apply_pipeline_settings)
         self.panel.cameraSizeChanged.connect(self._on_camera_size)
@@ -386,19 +395,22 @@ class MainWindow(QMainWindow):
     def find_cameras(self) -> None:
         """Probe the cameras on a background thread; the list fills in when done."""
         self.statusBar().showMessage("looking for cameras…", 3000)
+        cur = self._current
+        in_use = frozenset({cur.camera} if cur is not None and cur.camera is not None else set())
 
         def probe() -> None:
             try:
-                found = list_cameras()
+                found = list_cameras(in_use=in_use)
             except Exception:
                 log.exception("camera probe")
                 found = []
-            self.camerasFound.emit(found)
+            self._probed = found
+            self.camerasFound.emit()
 
         threading.Thread(target=probe, name="camera-probe", daemon=True).start()
 
-    def _on_cameras_found(self, cameras: list[int]) -> None:
-        self.cameras = cameras
+    def _on_cameras_found(self) -> None:
+        cameras = self.cameras = list(self._probed)
         self._rebuild_sources()
         text = (f"cameras: {', '.join(map(str, cameras))}" if cameras
                 else "no camera found; open a video or image instead")
@@ -450,6 +462,9 @@ class MainWindow(QMainWindow):
         if self.selected_face is not None and self.selected_face in self.history.traces:
             return self.selected_face
         return self.history.auto_face()
+
+    def _on_face_signal(self, face_id: int) -> None:
+        self.select_face(None if face_id < 0 else face_id)
 
     def select_face(self, face_id: int | None) -> None:
         """Chart this face (None: the largest face in view, following it)."""
@@ -532,6 +547,8 @@ class MainWindow(QMainWindow):
     def _on_pipeline_failed(self, message: str) -> None:
         self.model_label.setText("no model")
         self.show_error(f"{message} (pick another model in Settings)")
+        if not self.smoke:
+            self.settings_dock.show()
         if self.smoke:
             self._finish_smoke()
 
@@ -614,14 +631,13 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage(f"recording to {csv}" + (f" and {video.name}" if video else ""),
                                          6000)
         else:
-            try:
-                written = self.controller.stop_recording()
-            except (EmotionLensError, OSError) as exc:
-                self.show_error(f"recording: {one_line(exc)}")
-                return
-            if written:
-                self.statusBar().showMessage("saved " + ", ".join(str(p) for p in written), 8000)
+            if self.controller.recorder is not None:
+                self.statusBar().showMessage("finishing the recording…")
+            self.controller.stop_recording(wait=False)  # the UI never waits for the encoder
         self.refresh_status()
+
+    def _on_recording_saved(self, files: str) -> None:
+        self.statusBar().showMessage(f"saved {files}", 8000)
 
     def _on_recording_error(self, message: str) -> None:
         self.record_action.blockSignals(True)
@@ -676,11 +692,10 @@ class MainWindow(QMainWindow):
 
     def show_about(self) -> QMessageBox:
         info = self.controller.pipeline_info
-        bundle = None
         try:
             bundle = load_bundle(info.model_path if info else self.ui.model_path())
         except EmotionLensError:
-            pass
+            bundle = None
         box = QMessageBox(QMessageBox.Icon.Information, "About Emotion Lens",
                           about_html(bundle, info.backend if info else None,
                                      info.detector if info else None),
@@ -716,7 +731,7 @@ class MainWindow(QMainWindow):
     # ---------------------------------------------------------------- errors
     def show_error(self, message: str, box: bool = True) -> None:
         """One clear line in the status bar and (non-modal, never stacking) a message box."""
-        log.warning("%s", message)
+        log.info("shown to the user: %s", message)  # the log file; the terminal stays quiet
         self.errors.append(message)
         self.statusBar().showMessage(message, 15000)
         if self.smoke or not box:

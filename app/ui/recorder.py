@@ -36,7 +36,9 @@ class Recorder:
         self.video_path = Path(video_path) if video_path else None
         self.labels = labels
         self.fps = fps or 30.0
-        self.frames = 0
+        self.frames = 0  # processed frames recorded (CSV)
+        self.video_frames = 0  # frames in the video, repeats included
+        self._t0: float | None = None
         self.started = time.monotonic()
         self._lock = threading.Lock()
         self._csv: CsvWriter | None = CsvWriter(self.csv_path, labels)
@@ -57,8 +59,19 @@ class Recorder:
                 if self._video is None:
                     h, w = frame.image.shape[:2]
                     self._video = VideoWriter(self.video_path, self.fps, (w, h))
-                self._video.write(draw_overlay(frame.image.copy(), result, self.labels))
+                    self._t0 = frame.time_s
+                annotated = draw_overlay(frame.image.copy(), result, self.labels)
+                for _ in range(self._repeats(frame.time_s)):
+                    self._video.write(annotated)
+                    self.video_frames += 1
             self.frames += 1
+
+    def _repeats(self, time_s: float) -> int:
+        """How often to write this frame so the video keeps real time when frames were dropped
+        (at most one second's worth: a gap from a lost camera is not filled)."""
+        assert self._t0 is not None
+        due = int((time_s - self._t0) * self.fps) + 1 - self.video_frames
+        return max(1, min(due, round(self.fps)))
 
     def close(self) -> list[Path]:
         """Finish the files; returns what was written. Safe to call twice."""

@@ -87,9 +87,10 @@ def load_ui_settings(qs: QSettings) -> UiSettings:
         if not qs.contains(f.name):
             continue
         try:
-            setattr(settings, f.name, _convert(qs.value(f.name), getattr(settings, f.name)))
+            value = _convert(qs.value(f.name), getattr(settings, f.name))
         except (TypeError, ValueError):
-            pass
+            continue  # keep the default
+        setattr(settings, f.name, value)
     if settings.detector not in ("mediapipe", "mediapipe-full", "opencv"):
         settings.detector = "mediapipe"
     if settings.backend not in ("auto", "int8", "float16", "float32", "keras"):
@@ -109,11 +110,12 @@ def save_window_state(qs: QSettings, geometry: QByteArray, state: QByteArray) ->
     qs.setValue("window/state", state)
 
 
-def find_bundles(extra: list[str]) -> list[tuple[Path, ModelBundle | None, str]]:
+def find_bundles(extra: list[str], include_models_dir: bool = True,
+                 ) -> list[tuple[Path, ModelBundle | None, str]]:
     """(folder, bundle or None, error) for each bundle in `models/` and each folder the user
     added (a bundle itself, or a folder of bundles)."""
     candidates: list[Path] = []
-    if MODELS_DIR.is_dir():
+    if include_models_dir and MODELS_DIR.is_dir():
         candidates += sorted(p for p in MODELS_DIR.iterdir() if (p / "model.json").is_file())
     for folder in map(Path, extra):
         if (folder / "model.json").is_file() or not folder.is_dir():

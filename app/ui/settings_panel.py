@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.core import EmotionLensError
 from app.core.bundle import DEFAULT_MODEL_DIR, load_bundle
 from app.core.classify import BACKENDS
 from app.ui.settings import CAMERA_SIZES, UiSettings, find_bundles
@@ -64,7 +65,7 @@ class SettingsPanel(QWidget):
         row = QHBoxLayout()
         row.addWidget(self.model_combo, 1)
         row.addWidget(add)
-        form.addRow("&Model", row)
+        form.addRow("Model", row)
 
         self.backend_combo = QComboBox()
         for key in BACKENDS:
@@ -105,7 +106,7 @@ class SettingsPanel(QWidget):
         row = QHBoxLayout()
         row.addWidget(self.output_edit, 1)
         row.addWidget(browse)
-        form.addRow("&Output folder", row)
+        form.addRow("Output folder", row)
 
         self.record_video_check = QCheckBox("Also record the annotated video")
         form.addRow("", self.record_video_check)
@@ -130,7 +131,10 @@ class SettingsPanel(QWidget):
             self._select(self.detector_combo, settings.detector)
             self.smoothing_spin.setValue(settings.smoothing)
             self.score_spin.setValue(settings.min_face_score)
-            self._select(self.camera_size_combo, settings.camera_size)
+            size = settings.camera_size
+            if size and self.camera_size_combo.findData(size) < 0:  # e.g. --camera-size 800x600
+                self.camera_size_combo.addItem(size.replace("x", " × "), size)
+            self._select(self.camera_size_combo, size)
             self.timeline_spin.setValue(int(settings.timeline_s))
             self.output_edit.setText(str(settings.output_path()))
             self.record_video_check.setChecked(settings.record_video)
@@ -150,7 +154,11 @@ class SettingsPanel(QWidget):
             current = Path(self.settings.model) if self.settings.model else DEFAULT_MODEL_DIR
             found = find_bundles(self.settings.model_folders)
             if not any(p.resolve() == current.resolve() for p, _, _ in found):
-                found.insert(0, (current, None, "not found"))
+                try:  # a bundle given on the command line, outside models/
+                    found.insert(0, (current, load_bundle(current), ""))
+                except EmotionLensError as exc:
+                    found.insert(0, (current, None, "not found" if not current.exists()
+                                     else str(exc)))
             model = self.model_combo.model()
             assert isinstance(model, QStandardItemModel)
             for path, bundle, error in found:
@@ -223,10 +231,11 @@ class SettingsPanel(QWidget):
     def add_model_folder(self, folder: str | Path) -> bool:
         """Remember a bundle folder (or a folder of bundles) and select it; False when invalid."""
         folder = Path(folder)
-        found = [b for b in find_bundles([str(folder)]) if b[1] is not None]
+        candidates = find_bundles([str(folder)], include_models_dir=False)
+        found = [b for b in candidates if b[1] is not None]
         if not found:
-            errors = find_bundles([str(folder)])
-            self.modelFolderInvalid.emit(errors[0][2] if errors else f"no model bundle in {folder}")
+            bad = [b for b in candidates if b[2]]
+            self.modelFolderInvalid.emit(bad[0][2] if bad else f"no model bundle in {folder}")
             return False
         if str(folder) not in self.settings.model_folders:
             self.settings.model_folders.append(str(folder))

@@ -39,7 +39,7 @@ class VideoView(QWidget):
     """Letterboxed frame with boxes, face IDs, labels and confidences. Mirroring flips the picture
     and the boxes for display only; the text stays readable."""
 
-    faceClicked = Signal(object)  # face ID, or None for a click beside every face
+    faceClicked = Signal(int)  # face ID, or -1 for a click beside every face (never None: see charts)
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -203,5 +203,6 @@ class VideoView(QWidget):
     # -- input --
     def mousePressEvent(self, event: QMouseEvent) -> None:
         if event.button() == Qt.MouseButton.LeftButton:
-            self.faceClicked.emit(self.face_at(event.position()))
+            face = self.face_at(event.position())
+            self.faceClicked.emit(-1 if face is None else face)
         super().mousePressEvent(event)

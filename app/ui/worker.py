@@ -15,11 +15,12 @@ report into Qt signals.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from PySide6.QtCore import QObject, QTimer, Signal
@@ -90,20 +91,23 @@ class Processed:
 
 
 class LiveEvents(QObject):
-    """Signals the worker threads emit (delivered queued to the UI thread)."""
+    """Signals the worker threads emit (delivered queued to the UI thread). They carry only ints
+    and strings: Python objects ride in thread-safe attributes instead, as PySide6 can mis-count
+    references of queued `object` arguments that are dropped at shutdown."""
 
     resultReady = Signal()
-    sourceOpened = Signal(int, object)  # generation, SourceInfo
+    sourceOpened = Signal(int)  # generation; the SourceInfo is CaptureThread.info
     sourceFailed = Signal(int, str)
     sourceEnded = Signal(int)  # the capture thread read the last frame
     sourceDrained = Signal(int)  # ... and the worker has processed everything before it
     cameraLost = Signal(int)
     cameraBack = Signal(int)
     pipelineLoading = Signal(str)
-    pipelineReady = Signal(object)  # PipelineInfo
+    pipelineReady = Signal()  # InferenceWorker.info
     pipelineFailed = Signal(str)
     processingError = Signal(str)
     recordingError = Signal(str)
+    recordingSaved = Signal(str)  # the files written, comma-separated
     limitReached = Signal()
 
 
@@ -142,6 +146,7 @@ class CaptureThread(threading.Thread):
         self._time_offset = time_offset_s
         self._index_offset = index_offset
         self.source: FrameSource | None = None
+        self.info: SourceInfo | None = None
         self.lost = False
 
     # -- control (any thread) --
@@ -184,8 +189,9 @@ class CaptureThread(threading.Thread):
                 return
             info = SourceInfo(source.name, self.spec.is_camera, source.fps, source.frame_count,
                               getattr(source, "size", None))
+            self.info = info
             if not self.reconnecting:
-                self.events.sourceOpened.emit(self.generation, info)
+                self.events.sourceOpened.emit(self.generation)
             self.last_frame_t = time.monotonic()
             if isinstance(source, Camera):
                 self._run_camera(source)
@@ -315,6 +321,7 @@ class InferenceWorker(threading.Thread):
         self.latest: LatestBox[Processed] = LatestBox()
         self.stop_event = threading.Event()
         self.limit: int | None = None
+        self.paused = False  # the picture stands still: show settings changes on it
         self.info: PipelineInfo | None = None
         self._lock = threading.Lock()
         self._pending: tuple[PipelineSettings, Path | None] | None = (settings, model)
@@ -325,6 +332,7 @@ class InferenceWorker(threading.Thread):
         self._last_frame: Frame | None = None
         self._source_done = False
         self.pipeline: Pipeline | None = None
+        self._model: Path | None = None
 
     # -- control (UI thread) --
     def configure(self, settings: PipelineSettings, model: Path | None) -> None:
@@ -375,14 +383,26 @@ class InferenceWorker(threading.Thread):
             pending, self._pending = self._pending, None
             reset, self._reset = self._reset, False
             generation = self.mailbox.generation
-        if pending is not None:
+        if pending is not None and not self._retune(*pending):
             self._build(*pending)
-            if self._source_done and self._last_frame is not None:
-                self._process(self._last_frame, generation)  # a still image shows the new model
+            if (self._source_done or self.paused) and self._last_frame is not None:
+                self._process(self._last_frame, generation)  # a still picture shows the change
         if reset and self.pipeline is not None:
             self.pipeline.reset()
 
+    def _retune(self, settings: PipelineSettings, model: Path | None) -> bool:
+        """Apply a smoothing-only change in place (no reload, no pause in the picture)."""
+        pipeline = self.pipeline
+        if pipeline is None or self._model != model:
+            return False
+        if replace(pipeline.settings, smoothing_half_life_s=settings.smoothing_half_life_s) != settings:
+            return False
+        pipeline.settings = settings
+        pipeline.smoother.half_life_s = max(0.0, settings.smoothing_half_life_s)
+        return True
+
     def _build(self, settings: PipelineSettings, model: Path | None) -> None:
+        self._model = model
         self.events.pipelineLoading.emit(f"loading model {model or 'models/default'}…")
         old, self.pipeline = self.pipeline, None
         if old is not None:
@@ -399,7 +419,7 @@ class InferenceWorker(threading.Thread):
         bundle = pipeline.classifier.bundle
         self.info = PipelineInfo(bundle.name, bundle.path, pipeline.classifier.backend,
                                  pipeline.detector.name, pipeline.labels)
-        self.events.pipelineReady.emit(self.info)
+        self.events.pipelineReady.emit()
 
     def _process(self, frame: Frame, generation: int | None = None) -> None:
         generation = self.mailbox.generation if generation is None else generation
@@ -468,6 +488,7 @@ class LiveController(QObject):
     pipelineFailed = Signal(str)
     processingError = Signal(str)
     recordingError = Signal(str)
+    recordingSaved = Signal(str)
     limitReached = Signal()
 
     def __init__(self, settings: PipelineSettings, model: Path | None, *, smoke: bool = False,
@@ -498,10 +519,11 @@ class LiveController(QObject):
         ev.cameraLost.connect(self._on_lost)
         ev.cameraBack.connect(self._on_back)
         ev.pipelineLoading.connect(self.pipelineLoading)
-        ev.pipelineReady.connect(self.pipelineReady)
+        ev.pipelineReady.connect(self._on_pipeline_ready)
         ev.pipelineFailed.connect(self.pipelineFailed)
         ev.processingError.connect(self.processingError)
         ev.recordingError.connect(self._on_recording_error)
+        ev.recordingSaved.connect(self.recordingSaved)
         ev.limitReached.connect(self.limitReached)
         self.worker = InferenceWorker(self.mailbox, self.events, settings, model)
         self.worker.start()
@@ -513,7 +535,7 @@ class LiveController(QObject):
     # -- sources --
     def open(self, spec: SourceSpec) -> None:
         """Close the current source and open `spec` in a new capture thread (never blocks)."""
-        self.stop_recording()
+        self.stop_recording(wait=False)
         self._stop_capture()
         generation = self.mailbox.reset()
         self.worker.new_source()
@@ -539,7 +561,7 @@ class LiveController(QObject):
         self.open(SourceSpec(path=Path(path)))
 
     def close_source(self) -> None:
-        self.stop_recording()
+        self.stop_recording(wait=False)
         self._stop_capture()
         self.mailbox.reset()
         self.spec = None
@@ -556,6 +578,7 @@ class LiveController(QObject):
 
     def set_paused(self, paused: bool) -> None:
         self.paused = paused
+        self.worker.paused = paused
         if self.capture is not None:
             if paused:
                 self.capture.paused.set()
@@ -570,10 +593,15 @@ class LiveController(QObject):
     def _current(self, generation: int) -> bool:
         return generation == self.mailbox.generation and self.capture is not None
 
-    def _on_opened(self, generation: int, info: SourceInfo) -> None:
-        if self._current(generation):
-            self.source_info = info
-            self.sourceOpened.emit(info)
+    def _on_opened(self, generation: int) -> None:
+        cap = self.capture
+        if self._current(generation) and cap is not None and cap.info is not None:
+            self.source_info = cap.info
+            self.sourceOpened.emit(cap.info)
+
+    def _on_pipeline_ready(self) -> None:
+        if self.worker.info is not None:
+            self.pipelineReady.emit(self.worker.info)
 
     def _on_failed(self, generation: int, message: str) -> None:
         if self._current(generation):
@@ -652,12 +680,30 @@ class LiveController(QObject):
         self.worker.set_recorder(recorder)
         return recorder
 
-    def stop_recording(self) -> list[Path]:
+    def stop_recording(self, wait: bool = True) -> list[Path]:
+        """Stop recording. With `wait=False` the files are finished on a helper thread (the video
+        encoder may take a moment to flush) and `recordingSaved` reports them."""
         recorder, self.recorder = self.recorder, None
         if recorder is None:
             return []
         self.worker.set_recorder(None)
-        return recorder.close()
+        if wait:
+            return recorder.close()
+
+        def finish() -> None:
+            try:
+                written = recorder.close()
+            except Exception as exc:
+                log.exception("finishing the recording")
+                with contextlib.suppress(RuntimeError):
+                    self.events.recordingError.emit(f"finishing the recording failed: "
+                                                    f"{one_line(exc)}")
+                return
+            with contextlib.suppress(RuntimeError):  # the window may be gone by now
+                self.events.recordingSaved.emit(", ".join(str(p) for p in written))
+
+        threading.Thread(target=finish, name="recording-close", daemon=False).start()
+        return []
 
     def _on_recording_error(self, message: str) -> None:
         self.recorder = None

@@ -66,10 +66,12 @@ def test_bench_rejects_zero_frames_with_one_line(media: Path, tmp_path: Path) ->
     assert done.stderr.strip().startswith("error:") and "--frames" in done.stderr
 
 
-def test_tiled_input_gives_four_faces_per_frame(media: Path, int8_bundle: Path) -> None:
+@pytest.mark.parametrize("decode_thread", [False, True])
+def test_tiled_input_gives_four_faces_per_frame(media: Path, int8_bundle: Path,
+                                                decode_thread: bool) -> None:
     # BlazeFace short range finds the portrait's face in each tile of a 2×2 grid
     report = bench(media / "single_face.jpg", PipelineSettings(), model=int8_bundle, frames=8,
-                   tile=2, warmup=1)
+                   tile=2, warmup=1, decode_thread=decode_thread)
     assert report["frame_size"] == [2 * report["input_size"][0], 2 * report["input_size"][1]]
     assert 3.5 <= report["faces_per_frame_mean"] <= 4.0
     assert report["faces"] == round(report["faces_per_frame_mean"] * 8)
@@ -80,3 +82,13 @@ def test_bench_loops_a_short_video(media: Path, int8_bundle: Path) -> None:
                    frames=130, warmup=0)  # the video has 115 frames
     assert report["frames"] == 130
     assert report["faces"] >= 110
+
+
+def test_decoding_on_its_own_thread_gives_the_same_frames(media: Path, int8_bundle: Path) -> None:
+    serial = bench(media / "street_phone.mp4", PipelineSettings(), model=int8_bundle, frames=40,
+                   warmup=0)
+    threaded = bench(media / "street_phone.mp4", PipelineSettings(), model=int8_bundle, frames=40,
+                     warmup=0, decode_thread=True)
+    assert threaded["decode_thread"] is True
+    assert threaded["frames"] == serial["frames"] == 40
+    assert threaded["faces"] == serial["faces"]

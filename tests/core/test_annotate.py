@@ -104,7 +104,7 @@ def test_annotated_image(media, default_model, tmp_path):
 def test_source_audio_is_kept(media, default_model, tmp_path):
     with_audio = tmp_path / "talk.mp4"
     subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-loglevel", "error", "-i",
-                    str(media / "street_phone.mp4"), "-f", "lavfi", "-i", "sine=frequency=440",
+                    str(media / "street_phone.mp4"), "-f", "lavfi", "-i", "sine=frequency=440:duration=5",
                     "-shortest", "-c:v", "copy", "-c:a", "aac", str(with_audio)], check=True)
     assert main(["annotate", str(with_audio), "-o", str(tmp_path / "out.mp4"),
                  "--model", str(default_model), "--detector", "opencv"]) == 0

@@ -74,3 +74,23 @@ def test_version_and_help():
     out = subprocess.run([sys.executable, "-m", "app.cli", "annotate", "--help"],
                          capture_output=True, text=True)
     assert "--detector" in out.stdout and "--json" in out.stdout
+
+
+@pytest.fixture
+def tiny_disk(tmp_path):
+    """A 64 KB tmpfs (needs root, as in CI's containers; skipped otherwise)."""
+    mount = tmp_path / "tiny"
+    mount.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount)],
+                          capture_output=True)
+    if done.returncode != 0:
+        pytest.skip("cannot mount a tmpfs here (not root)")
+    yield mount
+    subprocess.run(["umount", str(mount)], check=False)
+
+
+def test_full_disk_is_refused_before_any_work(media, tiny_disk, capsys):
+    code, err = run_main(capsys, "annotate", str(media / "street_phone.mp4"),
+                         "-o", str(tiny_disk / "a.mp4"), "--csv", str(tiny_disk / "a.csv"))
+    assert code == 2 and "not enough free disk space" in err
+    assert list(tiny_disk.iterdir()) == []

@@ -17,6 +17,7 @@ import pytest
 os.environ.setdefault("EMOTION_LENS_CACHE", tempfile.mkdtemp(prefix="el-test-cache-"))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+ROOT_DIR = Path(__file__).resolve().parents[2]
 CLASSES = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
 
 

@@ -8,17 +8,18 @@ skip with the reason when it is missing.
 from __future__ import annotations
 
 import os
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 os.environ["QT_QPA_PLATFORM"] = "offscreen"  # before anything imports Qt
-os.environ.setdefault("EMOTION_LENS_LOG_DIR", str(Path(__file__).resolve().parent / ".logs"))
+os.environ.setdefault("EMOTION_LENS_LOG_DIR", tempfile.mkdtemp(prefix="emotion-lens-ui-logs-"))
 
-import cv2  # noqa: E402
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
+import cv2
+import numpy as np
+import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -122,7 +123,7 @@ class _Handle:
         self._cap: cv2.VideoCapture | None = None if refuse else cv2.VideoCapture(str(device.path))
         self.fps = (self._cap.get(cv2.CAP_PROP_FPS) if self._cap else 0) or 25.0
 
-    def isOpened(self) -> bool:  # noqa: N802 (cv2's name)
+    def isOpened(self) -> bool:
         return self._cap is not None and self._cap.isOpened()
 
     def set(self, prop: int, value: float) -> bool:

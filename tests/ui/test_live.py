@@ -63,7 +63,8 @@ def test_unplugged_camera_reconnects_and_keeps_the_recording(qtbot, make_window,
     assert device.opens >= 4  # the first open, two refused reopen attempts, one that worked
     before = recorder.frames
     qtbot.waitUntil(lambda: recorder.frames >= before + 5, timeout=WAIT_MS)
-    window.record_action.trigger()
+    with qtbot.waitSignal(window.controller.recordingSaved, timeout=WAIT_MS):
+        window.record_action.trigger()
     rows = recorder.csv_path.read_text().splitlines()[1:]
     assert len(rows) >= before + 5
     times = [float(r.split(",")[1]) for r in rows]

@@ -35,7 +35,7 @@ def test_frames_flow_overlay_charts_and_status(qtbot, make_window, video: Path) 
     window.refresh_charts()
     face = window.charted_face()
     assert face is not None
-    current, in_view = window.history.current(face)
+    current, _ = window.history.current(face)
     assert np.allclose(window.bars.values, current) and abs(window.bars.values.sum() - 1) < 0.02
     assert window.timeline.point_count() >= 7 * 5
     assert window.faces.face_ids() == [face]
@@ -131,7 +131,7 @@ def test_settings_persist(qtbot, make_window) -> None:
     assert again.panel.smoothing_spin.value() == pytest.approx(0.8)
     assert again.panel.detector_combo.currentData() == "opencv"
     assert again.timeline.window_s == 45
-    qtbot.waitUntil(lambda: again.controller.pipeline_info is not None, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: "opencv" in again.model_label.text(), timeout=WAIT_MS)
     assert again.controller.pipeline_info.detector == "opencv"
 
 
@@ -141,9 +141,14 @@ def test_settings_change_reloads_the_pipeline(qtbot, make_window, video: Path) -
     wait_frames(qtbot, window, 2)
     window.panel.detector_combo.setCurrentIndex(window.panel.detector_combo.findData("opencv"))
     window.panel.flush()
-    qtbot.waitUntil(lambda: window.controller.pipeline_info is not None
-                    and window.controller.pipeline_info.detector == "opencv", timeout=WAIT_MS)
-    assert "opencv" in window.model_label.text()
+    qtbot.waitUntil(lambda: "opencv" in window.model_label.text(), timeout=WAIT_MS)
+    assert window.controller.pipeline_info.detector == "opencv"
+    # smoothing alone is applied in place: no reload, no pause in the picture
+    pipeline = window.controller.worker.pipeline
+    window.panel.smoothing_spin.setValue(1.5)
+    window.panel.flush()
+    qtbot.waitUntil(lambda: pipeline.smoother.half_life_s == 1.5, timeout=WAIT_MS)
+    assert window.controller.worker.pipeline is pipeline
 
 
 @pytest.mark.parametrize("kind", ["missing", "not_a_video", "camera", "empty"])
@@ -196,8 +201,10 @@ def test_snapshot_and_recording(qtbot, make_window, video: Path, tmp_path: Path)
     qtbot.waitUntil(lambda: recorder.frames >= 15, timeout=WAIT_MS)
     window.refresh_status()
     assert "REC" in window.rec_label.text()
-    window.record_action.trigger()
+    with qtbot.waitSignal(window.controller.recordingSaved, timeout=WAIT_MS):
+        window.record_action.trigger()
     assert window.controller.recorder is None
+    assert "saved" in window.statusBar().currentMessage()
     lines = recorder.csv_path.read_text().splitlines()
     labels = window.labels
     assert lines[0].split(",") == CsvWriter.header(labels)
@@ -213,3 +220,52 @@ def test_about_and_shortcuts(make_window) -> None:
     keys = dict(window.shortcut_rows())
     for key in ("Space, P", "M", "Ctrl+S", "Ctrl+R", "Ctrl+O", "Ctrl+E"):
         assert key in keys
+
+
+def test_keyboard_shortcuts_drive_the_common_actions(qtbot, make_window, video: Path) -> None:
+    window = make_window()
+    window.open_path(video)
+    wait_frames(qtbot, window, 2)
+    window.activateWindow()
+    qtbot.waitUntil(window.isActiveWindow, timeout=5000)
+    qtbot.keyClick(window, Qt.Key.Key_Space)
+    assert window.pause_action.isChecked() and window.controller.paused
+    qtbot.keyClick(window, Qt.Key.Key_Space)
+    assert not window.controller.paused
+    qtbot.keyClick(window, Qt.Key.Key_M)
+    assert window.video.mirror
+    qtbot.keyClick(window, Qt.Key.Key_S, Qt.KeyboardModifier.ControlModifier)
+    assert list(window.ui.output_path().glob("snapshot_*.png"))
+
+
+def test_camera_list_and_source_picker(qtbot, make_window, video: Path) -> None:
+    window = make_window()
+    with qtbot.waitSignal(window.camerasFound, timeout=WAIT_MS):
+        window.find_cameras()  # probes this machine's cameras; none here is a fine answer
+    assert window.cameras is not None
+    texts = [window.source_combo.itemText(i) for i in range(window.source_combo.count())]
+    assert "Video or image file…" in texts
+    assert texts[0] == ("No camera found" if not window.cameras else f"Camera {window.cameras[0]}")
+    window.open_path(video)
+    wait_frames(qtbot, window, 1)
+    i = window.source_combo.findText(video.name)
+    assert i >= 0 and window.source_combo.currentIndex() == i
+
+
+def test_add_model_folder(qtbot, make_window, model: Path, tmp_path: Path) -> None:
+    window = make_window()
+    assert not window.panel.add_model_folder(tmp_path)  # no bundle there
+    assert window.errors and "\n" not in window.errors[-1]
+    assert window.panel.add_model_folder(model)
+    assert Path(window.ui.model).resolve() == model.resolve()
+    assert str(model) in window.ui.model_folders
+
+
+def test_command_line_overrides_are_not_stored_unless_changed(make_window) -> None:
+    window = make_window(UiSettings(detector="opencv", smoothing=0.1))
+    window.stored_ui = UiSettings(detector="mediapipe", smoothing=0.5)
+    window.cli_overrides = {"detector": "opencv", "smoothing": 0.1}  # e.g. --detector opencv
+    window.panel.smoothing_spin.setValue(0.9)  # changed in the GUI: that one is kept
+    window.close()
+    stored = load_ui_settings(QSettings(str(make_window.ini), QSettings.Format.IniFormat))
+    assert stored.detector == "mediapipe" and stored.smoothing == 0.9

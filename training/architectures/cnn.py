@@ -5,7 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 
-def _keras() -> Any:
+def _keras(module: Any = None) -> Any:
+    """Keras 3 by default; `tf_keras` for the quantization-aware-training twin."""
+    if module is not None:
+        return module
     import keras
 
     return keras
@@ -14,12 +17,12 @@ def _keras() -> Any:
 def vgg_small(input_shape: tuple[int, int, int], num_classes: int, *,
               filters: tuple[int, ...] = (32, 64, 128, 256), dropout: float = 0.4,
               block_dropout: tuple[float, ...] = (0.1, 0.15, 0.2, 0.25),
-              name: str = "vgg_small") -> Any:
+              name: str = "vgg_small", keras_module: Any = None) -> Any:
     """The default model: VGG-like blocks (Conv-BN-ReLU ×2 + MaxPool), GAP, Dropout, softmax.
 
     32/64/128/256 filters: 1.18 M parameters, ~117 M multiply-adds at 48×48.
     """
-    keras = _keras()
+    keras = _keras(keras_module)
     layers = keras.layers
     inputs = keras.Input(shape=input_shape, name="image")
     x = inputs
@@ -38,9 +41,10 @@ def vgg_small(input_shape: tuple[int, int, int], num_classes: int, *,
 
 
 def simple_cnn(input_shape: tuple[int, int, int], num_classes: int, *,
-               dense_units: int = 128, name: str = "simple_cnn") -> Any:
+               dense_units: int = 128, name: str = "simple_cnn",
+               keras_module: Any = None) -> Any:
     """Reference 'simple CNN': three Conv + ReLU + MaxPool, a dense layer, softmax."""
-    keras = _keras()
+    keras = _keras(keras_module)
     layers = keras.layers
     inputs = keras.Input(shape=input_shape, name="image")
     x = inputs
@@ -55,11 +59,11 @@ def simple_cnn(input_shape: tuple[int, int, int], num_classes: int, *,
 
 
 def three_block_cnn(input_shape: tuple[int, int, int], num_classes: int, *,
-                    name: str = "three_block_cnn") -> Any:
+                    name: str = "three_block_cnn", keras_module: Any = None) -> Any:
     """Reference 'three-block CNN': (Conv2D + BatchNorm + MaxPool + Dropout) ×3, dense + dropout.
 
     The reference uses 64×64×3 input (its registry default)."""
-    keras = _keras()
+    keras = _keras(keras_module)
     layers = keras.layers
     inputs = keras.Input(shape=input_shape, name="image")
     x = inputs

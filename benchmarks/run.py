@@ -1,0 +1,429 @@
+"""The benchmark matrix behind the README's performance table.
+
+    uv run python -m benchmarks.run [--fer-python /tmp/fervenv/bin/python] [--readme README.md]
+
+Each row runs `emotion-lens bench` (through `app.bench.bench`) in a fresh interpreter, so peak RSS
+and start-up are per configuration. Rows:
+
+- models (MediaPipe, int8, one face): default, ResNet50-iPPM, best;
+- detectors: MediaPipe vs OpenCV (default model, int8);
+- backends: LiteRT int8 vs float vs Keras (default model);
+- faces: one vs four (the portrait tiled 2×2);
+- the `fer` package on the same video, when `--fer-python` names an interpreter that has it
+  (see `setup_fer_venv.sh`).
+
+A missing bundle is skipped with a note, except that the default and ResNet50-iPPM rows fall back
+to the architecture with untrained weights (`benchmarks.untrained`): the classifier's cost
+depends on the architecture, not on the weights, and the table says so. Writes
+`benchmarks/results/matrix.json` and the markdown section (`--section`), and replaces the block
+between `<!-- bench:start -->` and `<!-- bench:end -->` in `--readme` when given.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from app.bench import run_fer
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "emotion-lens-bench"
+START, END = "<!-- bench:start -->", "<!-- bench:end -->"
+
+
+def shared_dir() -> Path:
+    env = os.environ.get("EMOTION_LENS_SHARED")
+    return Path(env) if env else ROOT.parent / "shared"
+
+
+@dataclass
+class Row:
+    group: str
+    label: str
+    input: Path
+    model: Path | None = None
+    detector: str = "mediapipe"
+    backend: str = "int8"
+    tile: int = 1
+    decode_thread: bool = False
+    note: str = ""
+    result: dict[str, Any] | None = None
+    skipped: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _bundle_kinds(path: Path) -> list[str]:
+    from app.core.bundle import load_bundle
+
+    return load_bundle(path).available_kinds
+
+
+def resolve_bundle(path: Path | None, arch: str | None) -> tuple[Path | None, str]:
+    """A trained bundle when there is one; else `arch` with untrained weights (exported once and
+    cached); else None. Returns (path, note)."""
+    if path is not None and (path / "model.json").is_file():
+        return path, ""
+    if arch is None:
+        return None, f"no bundle at {path}"
+    out = CACHE / "untrained" / arch
+    if not (out / "model.json").is_file():
+        print(f"exporting {arch} with untrained weights to {out} (timing stand-in) ...",
+              file=sys.stderr)
+        done = subprocess.run([sys.executable, "-m", "benchmarks.untrained", arch, str(out)],
+                              cwd=ROOT, capture_output=True, text=True)
+        if done.returncode != 0:
+            tail = done.stderr.strip().splitlines()[-1:] or ["?"]
+            return None, f"no trained bundle, and exporting {arch} failed: {tail[0][:160]}"
+    return out, "untrained weights: timing only"
+
+
+def run_one(row: Row, frames: int, timeout: float) -> None:
+    spec = {"input": str(row.input), "model": str(row.model) if row.model else None,
+            "detector": row.detector, "backend": row.backend, "tile": row.tile, "frames": frames,
+            "decode_thread": row.decode_thread}
+    t0 = time.perf_counter()
+    done = subprocess.run([sys.executable, "-m", "benchmarks.run", "--one", json.dumps(spec)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+    row.extra["process_s"] = round(time.perf_counter() - t0, 2)
+    if done.returncode != 0:
+        lines = [ln for ln in done.stderr.strip().splitlines() if ln.strip()] or ["?"]
+        row.skipped = f"failed: {lines[-1][:200]}"
+        return
+    row.result = json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def one(spec_json: str) -> int:
+    """Child process: one bench run, one JSON line on stdout."""
+    from app.bench import bench
+    from app.core.settings import PipelineSettings
+
+    spec = json.loads(spec_json)
+    settings = PipelineSettings(detector=spec["detector"], backend=spec["backend"])
+    report = bench(spec["input"], settings, model=spec["model"], frames=spec["frames"],
+                   tile=spec["tile"], decode_thread=spec["decode_thread"])
+    print(json.dumps(report))
+    return 0
+
+
+def machine_description() -> dict[str, Any]:
+    info: dict[str, Any] = {"nproc": os.cpu_count(), "python": platform.python_version(),
+                            "os": f"{platform.system()} {platform.release()}"}
+    try:
+        out = subprocess.run(["lscpu"], capture_output=True, text=True, timeout=10).stdout
+        for line in out.splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() in ("Model name", "CPU(s)", "Thread(s) per core", "L3 cache",
+                               "Hypervisor vendor", "CPU family", "Model"):
+                info[key.strip()] = value.strip()
+            if key.strip() == "Flags":
+                flags = set(value.split())
+                info["simd"] = ", ".join(f for f in ("avx2", "fma", "avx512f", "avx512_vnni",
+                                                     "avx_vnni") if f in flags)
+    except (OSError, subprocess.TimeoutExpired):
+        pass
+    try:
+        import psutil
+
+        info["memory_gb"] = round(psutil.virtual_memory().total / 2**30, 1)
+    except ImportError:
+        pass
+    return info
+
+
+def build_rows(args: argparse.Namespace) -> list[Row]:
+    media = shared_dir() / "media"
+    video = args.video or media / "street_phone.mp4"
+    image = args.image or media / "single_face.jpg"
+    default, note = resolve_bundle(args.default, "vgg_small")
+    resnet, resnet_note = resolve_bundle(args.resnet, "resnet50_ippm")
+    best, best_note = resolve_bundle(args.best, None)
+    rows: list[Row] = []
+
+    def add(row: Row, bundle_note: str = "") -> None:
+        if row.model is None:
+            row.skipped = bundle_note or "no bundle"
+        elif row.backend != "auto" and row.backend not in _bundle_kinds(row.model):
+            row.skipped = f"bundle has no {row.backend} file"
+        row.note = "; ".join(n for n in (row.note, bundle_note) if n)
+        rows.append(row)
+
+    add(Row("model", "default", video, default), note)
+    add(Row("model", "default, decoding on its own thread (as the GUI)", video, default,
+            decode_thread=True), note)
+    add(Row("model", "ResNet50-iPPM", video, resnet), resnet_note)
+    add(Row("model", "best", video, best), best_note)
+    add(Row("detector", "OpenCV Haar", video, default, detector="opencv"), note)
+    for backend in ("float16", "float32", "keras"):
+        add(Row("backend", backend, video, default, backend=backend), note)
+    add(Row("backend", "ResNet50-iPPM float32", video, resnet, backend="float32"), resnet_note)
+    add(Row("faces", "1 face (portrait)", image, default), note)
+    add(Row("faces", "4 faces (portrait 2×2)", image, default, tile=2), note)
+    add(Row("faces", "4 faces, decoding on its own thread", image, default, tile=2,
+            decode_thread=True), note)
+    return rows
+
+
+def fmt(x: float | None, digits: int = 1) -> str:
+    return "–" if x is None else f"{x:.{digits}f}"
+
+
+def render_section(rows: list[Row], fer: dict[str, Any] | str | None, machine: dict[str, Any],
+                   meta: dict[str, Any]) -> str:
+    lines = [START, "## Performance", ""]
+    cpu = machine.get("Model name", "?")
+    lines.append(f"Measured {meta['date']} on **{cpu}, {machine.get('nproc')} logical CPUs**"
+                 f" (family {machine.get('CPU family', '?')} model {machine.get('Model', '?')}, "
+                 f"SIMD: {machine.get('simd', '?')}; "
+                 f"{machine.get('Hypervisor vendor', 'bare metal')} VM, "
+                 f"{machine.get('memory_gb', '?')} GB RAM, {machine.get('os')}, Python "
+                 f"{machine.get('python')}), headless, {meta['frames']} frames per row after 5 "
+                 f"warm-up frames. Load average (1 min) during the run: {meta['load']}.")
+    lines += ["", "Frames/s are end to end: decode → detect → align → classify → track → "
+              "overlay drawing, one frame at a time. CPU ms/frame counts every thread.", ""]
+    lines.append("| row | model | backend | detector | input | faces/frame | frames/s | faces/s | "
+                 "p50 ms | p95 ms | CPU ms/frame | peak RSS MB | note |")
+    lines.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    default_fps = None
+    for row in rows:
+        r = row.result
+        name = f"{row.group}: {row.label}"
+        if r is None:
+            lines.append(f"| {name} | | {row.backend} | {row.detector} | {row.input.name} | | | "
+                         f"| | | | | skipped: {row.skipped} |")
+            continue
+        if row.group == "model" and row.label == "default":
+            default_fps = r["fps"]
+        inp = row.input.name + (f" tiled {row.tile}×{row.tile}" if row.tile > 1 else "")
+        lines.append(
+            f"| {name} | {r['model']} | {r['backend']} | {r['detector']} | {inp} "
+            f"({r['frame_size'][0]}×{r['frame_size'][1]}) | {r['faces_per_frame_mean']:.2f} | "
+            f"**{r['fps']:.0f}** | {r['faces_per_s']:.0f} | {r['p50_ms']:.2f} | "
+            f"{r['p95_ms']:.2f} | {r['cpu_ms_per_frame']:.2f} | {r['peak_rss_mb']:.0f} | "
+            f"{row.note} |")
+    if isinstance(fer, dict):
+        lines.append(
+            f"| reference: `fer` {fer['fer_version']} (Haar + mini-XCEPTION, its defaults) | "
+            f"mini-XCEPTION | TFLite (TF {fer.get('tf', '')}) | Haar | "
+            f"{Path(meta['video']).name} | {fer['faces_per_frame_mean']:.2f} | "
+            f"**{fer['fps']:.0f}** | {fer['faces_per_s']:.0f} | {fer['p50_ms']:.2f} | "
+            f"{fer['p95_ms']:.2f} | {fer['cpu_ms_per_frame']:.2f} | {fer['peak_rss_mb']:.0f} | "
+            f"separate venv; no overlay drawing |")
+    lines.append("")
+    if isinstance(fer, dict) and default_fps:
+        lines.append(f"Default pipeline vs the `fer` package on the same video in the same run: "
+                     f"**{default_fps / fer['fps']:.1f}×** the frames/s.")
+        lines.append("")
+    elif isinstance(fer, str):
+        lines += [f"`fer` reference: {fer}", ""]
+    default_row = next((r for r in rows if r.group == "model" and r.label == "default"
+                        and r.result), None)
+    if default_row is not None and default_row.result is not None:
+        lines += ["Per-stage time of the default row (ms):", "",
+                  "| stage | mean | p50 | p95 |", "|---|---|---|---|"]
+        for stage, s in default_row.result["stages"].items():
+            lines.append(f"| {stage} | {s['mean']:.3f} | {s['p50']:.3f} | {s['p95']:.3f} |")
+        lines.append("")
+    for extra in meta.get("extras", []):
+        lines += [extra, ""]
+    lines += targets(rows, fer)
+    notes = ROOT / "benchmarks" / "notes.md"
+    if notes.is_file():
+        lines += [notes.read_text(encoding="utf-8").strip(), ""]
+    lines += ["Rerun everything (about 10 minutes on this machine; the `fer` rows need their own "
+              "environment, made once with `bash benchmarks/setup_fer_venv.sh`):", "", "```",
+              "uv run python -m benchmarks.run --all --fer-python /tmp/fervenv/bin/python "
+              "--readme README.md", "```", "",
+              "One configuration: `uv run emotion-lens bench VIDEO [--model DIR] [--detector ...] "
+              "[--backend ...] [--frames N] [--json]`.", END]
+    return "\n".join(lines) + "\n"
+
+
+def _row(rows: list[Row], group: str, label: str) -> dict[str, Any] | None:
+    return next((r.result for r in rows if r.group == group and r.label == label), None)
+
+
+def targets(rows: list[Row], fer: dict[str, Any] | str | None) -> list[str]:
+    """The issue's targets against this run's figures (a ✓ only where measured and met)."""
+    def mark(ok: bool | None) -> str:
+        return "–" if ok is None else ("✓" if ok else "✗")
+
+    default = _row(rows, "model", "default")
+    resnet = _row(rows, "model", "ResNet50-iPPM")
+    four = _row(rows, "faces", "4 faces, decoding on its own thread") \
+        or _row(rows, "faces", "4 faces (portrait 2×2)")
+    out = ["| target | measured | |", "|---|---|---|"]
+    fps = default["fps"] if default else None
+    out.append(f"| default model, one face, street_phone.mp4: ≥ 200 frames/s | {fmt(fps, 0)} | "
+               f"{mark(None if fps is None else fps >= 200)} |")
+    rfps = resnet["fps"] if resnet else None
+    out.append(f"| ResNet50-iPPM int8: ≥ 120 frames/s | {fmt(rfps, 0)} | "
+               f"{mark(None if rfps is None else rfps >= 120)} |")
+    if four:
+        ok = four["fps"] >= 30 and four["p95_ms"] <= 15
+        out.append(f"| 4 faces: ≥ 30 frames/s, p95 ≤ 15 ms (headless stand-in for the GUI "
+                   f"path) | {four['fps']:.0f} frames/s, p95 {four['p95_ms']:.1f} ms | "
+                   f"{mark(ok)} |")
+    startup = RESULTS / "startup.json"
+    if startup.is_file():
+        s = json.loads(startup.read_text(encoding="utf-8"))
+        t = s["first_frame_s"]["median"]
+        out.append(f"| first overlaid frame ≤ 3 s, int8 path without TensorFlow | {t:.2f} s, "
+                   f"TensorFlow {'imported' if s['tensorflow_imported'] else 'not imported'} | "
+                   f"{mark(t <= 3 and not s['tensorflow_imported'])} |")
+    soak = RESULTS / "soak.json"
+    if soak.is_file():
+        s = json.loads(soak.read_text(encoding="utf-8"))
+        out.append(f"| RSS growth ≤ 20 MB over {s['frames']:,} frames | "
+                   f"{s['rss_growth_mb']:+.1f} MB | {mark(s['rss_growth_mb'] <= 20)} |")
+    if isinstance(fer, dict) and fps:
+        out.append(f"| ≥ 5× the frames/s of `fer` | {fps / fer['fps']:.1f}× | "
+                   f"{mark(fps / fer['fps'] >= 5)} |")
+    return ["Targets:", "", *out, ""]
+
+
+def extras_from_files() -> list[str]:
+    """Start-up and soak lines from their own result files, when those benchmarks were run."""
+    out = []
+    startup = RESULTS / "startup.json"
+    if startup.is_file():
+        s = json.loads(startup.read_text(encoding="utf-8"))
+        out.append(f"Start-up (`python -m benchmarks.startup`): launch → first overlaid frame "
+                   f"{s['first_frame_s']['median']:.2f} s median of {s['runs']} fresh "
+                   f"interpreters (int8 path, TensorFlow imported: "
+                   f"{'yes' if s['tensorflow_imported'] else 'no'}).")
+    soak = RESULTS / "soak.json"
+    if soak.is_file():
+        s = json.loads(soak.read_text(encoding="utf-8"))
+        out.append(f"Soak (`python -m benchmarks.soak`): {s['frames']} frames (video looped), RSS "
+                   f"{s['rss_mb_start']:.0f} → {s['rss_mb_end']:.0f} MB (growth "
+                   f"{s['rss_growth_mb']:+.1f} MB after warm-up, max {s['rss_mb_max']:.0f}), "
+                   f"threads {s['threads_start']} → {s['threads_end']}.")
+    every = RESULTS / "detect_every.json"
+    if every.is_file():
+        s = json.loads(every.read_text(encoding="utf-8"))
+        parts = [f"k={r['k']}: box IoU {r['box_iou_mean']:.3f} (p5 {r['box_iou_p5']:.3f}), labels "
+                 f"agree {r['label_agreement']:.1%}, CPU {r['cpu_ms_per_frame_k1']:.2f} → "
+                 f"{r['cpu_ms_per_frame']:.2f} ms/frame" for r in s["rows"]]
+        out.append(f"Detect every k-th frame (`detect_every`, off by default; "
+                   f"`python -m benchmarks.detect_every`, model {s['model']}, vs k=1 on "
+                   f"{Path(s['input']).name}): " + "; ".join(parts) + ".")
+    compare = RESULTS / "compare_fer.json"
+    if compare.is_file():
+        s = json.loads(compare.read_text(encoding="utf-8"))
+        out.append(f"`python -m benchmarks.compare_fer {Path(s['video']).name}` ({s['rounds']} "
+                   f"alternating rounds, medians): Emotion Lens {s['emotion_lens']['fps']:.0f} "
+                   f"frames/s vs `fer` {s['fer']['version']} {s['fer']['fps']:.1f} frames/s: "
+                   f"**{s['ratio']:.1f}×**.")
+    return out
+
+
+def run_side_benchmarks(args: argparse.Namespace) -> None:
+    """startup, soak, detect_every (trained default model only) and compare_fer (with
+    --fer-python), each in its own interpreter; they write their results/*.json."""
+    default, note = resolve_bundle(args.default, "vgg_small")
+    model = ["--model", str(default)] if default else []
+    video = str(args.video or shared_dir() / "media" / "street_phone.mp4")
+    jobs = [["benchmarks.startup", "--runs", "3", *model],
+            ["benchmarks.soak", *model]]
+    if default is not None and not note:
+        jobs.append(["benchmarks.detect_every", *model])
+    if args.fer_python:
+        jobs.append(["benchmarks.compare_fer", video, "--fer-python", args.fer_python, "--",
+                     *model])
+    for job in jobs:
+        print(f"run   {' '.join(job)}", file=sys.stderr)
+        done = subprocess.run([sys.executable, "-m", *job], cwd=ROOT, capture_output=True,
+                              text=True, timeout=1800)
+        tail = (done.stdout.strip().splitlines() or ["?"])[-1]
+        print(f"      rc={done.returncode} {tail[:300]}", file=sys.stderr)
+
+
+def replace_block(path: Path, section: str) -> None:
+    text = path.read_text(encoding="utf-8") if path.exists() else ""
+    if START in text and END in text:
+        head, rest = text.split(START, 1)
+        _, tail = rest.split(END, 1)
+        text = head + section.rstrip("\n") + tail
+    else:
+        text = text.rstrip("\n") + "\n\n" + section
+    path.write_text(text, encoding="utf-8")
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--one", help=argparse.SUPPRESS)
+    p.add_argument("--video", type=Path, default=None, help="default: media/street_phone.mp4")
+    p.add_argument("--image", type=Path, default=None, help="default: media/single_face.jpg")
+    p.add_argument("--frames", type=int, default=345, help="frames per row (default 345)")
+    p.add_argument("--default", type=Path, default=ROOT / "models" / "default")
+    p.add_argument("--resnet", type=Path, default=ROOT / "models" / "resnet50_ippm",
+                   help="ResNet50-iPPM bundle")
+    p.add_argument("--best", type=Path, default=ROOT / "models" / "best", help="best bundle")
+    p.add_argument("--fer-python", default=os.environ.get("FER_PYTHON"),
+                   help="an interpreter with the `fer` package (benchmarks/setup_fer_venv.sh)")
+    p.add_argument("--all", action="store_true",
+                   help="first run startup, soak (10,000 frames), detect_every and compare_fer")
+    p.add_argument("--only", default=None, help="comma-separated groups: model,detector,...")
+    p.add_argument("--timeout", type=float, default=600)
+    p.add_argument("--section", type=Path, default=ROOT / "benchmarks" / "README_SECTION.md")
+    p.add_argument("--readme", type=Path, default=None, help="also update this README's block")
+    args = p.parse_args(argv)
+    if args.one:
+        return one(args.one)
+
+    if args.all:
+        run_side_benchmarks(args)
+    rows = build_rows(args)
+    if args.only:
+        keep = set(args.only.split(","))
+        rows = [r for r in rows if r.group in keep]
+    loads: list[float] = []
+    for row in rows:
+        if row.skipped:
+            print(f"skip  {row.group}: {row.label}: {row.skipped}", file=sys.stderr)
+            continue
+        loads.append(os.getloadavg()[0])
+        run_one(row, args.frames, args.timeout)
+        r = row.result
+        print(f"{'ok' if r else 'FAIL':<5} {row.group}: {row.label}: "
+              + (f"{r['fps']:.1f} frames/s, {r['faces_per_frame_mean']:.2f} faces/frame, p95 "
+                 f"{r['p95_ms']:.2f} ms, load {r['loadavg']}" if r else row.skipped),
+              file=sys.stderr)
+    video = args.video or shared_dir() / "media" / "street_phone.mp4"
+    fer: dict[str, Any] | str | None = None
+    if args.fer_python:
+        loads.append(os.getloadavg()[0])
+        fer = run_fer(args.fer_python, video, args.frames, args.timeout)
+        print(f"fer   {fer if isinstance(fer, str) else str(fer['fps']) + ' frames/s'}",
+              file=sys.stderr)
+    loads.append(os.getloadavg()[0])
+    machine = machine_description()
+    meta = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "frames": args.frames,
+            "load": f"{min(loads):.2f}–{max(loads):.2f}" if loads else "?", "video": str(video),
+            "extras": extras_from_files()}
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "matrix.json").write_text(json.dumps({
+        "meta": meta, "machine": machine, "fer": fer,
+        "rows": [{"group": r.group, "label": r.label, "input": str(r.input), "tile": r.tile,
+                  "detector": r.detector, "backend": r.backend, "note": r.note,
+                  "skipped": r.skipped, "result": r.result} for r in rows]},
+        indent=1) + "\n", encoding="utf-8")
+    section = render_section(rows, fer, machine, meta)
+    args.section.write_text(section, encoding="utf-8")
+    if args.readme:
+        replace_block(args.readme, section)
+    print(section)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,73 @@
+"""Export an architecture from `training/architectures` with untrained (random) weights to a model
+bundle, for timing only: the classifier's cost depends on the architecture, not on the weights.
+
+    uv run python -m benchmarks.untrained vgg_small /tmp/untrained_vgg_small
+
+Writes model.keras, model_float32.tflite, model_int8.tflite and model.json (name says "untrained").
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from app.core import EXPRESSIONS
+
+
+def export_untrained(arch_name: str, out: Path, *, calib: int = 32, seed: int = 0) -> Path:
+    """Build `arch_name` with random weights; write int8, float32 and Keras files and model.json."""
+    import keras
+    import tensorflow as tf
+
+    from app.core.bundle import write_model_json
+    from training.architectures import registry
+
+    arch = registry.get(arch_name)
+    keras.utils.set_random_seed(seed)
+    size, channels = arch.input_size, arch.channels
+    model = arch.build((size, size, channels), len(EXPRESSIONS))
+    out.mkdir(parents=True, exist_ok=True)
+    model.save(out / "model.keras")
+
+    rng = np.random.default_rng(seed)
+
+    def representative():  # TF's representative-dataset generator
+        for _ in range(calib):
+            yield [rng.random((1, size, size, channels), dtype=np.float32)]
+
+    conv = tf.lite.TFLiteConverter.from_keras_model(model)
+    (out / "model_float32.tflite").write_bytes(conv.convert())
+    conv = tf.lite.TFLiteConverter.from_keras_model(model)
+    conv.optimizations = [tf.lite.Optimize.DEFAULT]
+    conv.representative_dataset = representative
+    conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    conv.inference_input_type = tf.int8
+    conv.inference_output_type = tf.int8
+    (out / "model_int8.tflite").write_bytes(conv.convert())
+    write_model_json(out, {
+        "name": f"{arch_name} (untrained weights, timing only)",
+        "labels": list(EXPRESSIONS),
+        "input": {"size": size, "channels": channels, "normalization": {"mean": 0, "std": 255},
+                  "crop": {"mediapipe": {"scale": 1.17, "offset_y": -0.08},
+                           "opencv": {"scale": 1.02}}},
+        "files": {"int8": "model_int8.tflite", "float32": "model_float32.tflite",
+                  "keras": "model.keras"},
+        "provenance": {"untrained": True, "architecture": arch_name},
+    })
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("architecture")
+    p.add_argument("out", type=Path)
+    args = p.parse_args(argv)
+    print(export_untrained(args.architecture, args.out))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

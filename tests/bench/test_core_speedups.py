@@ -1,0 +1,87 @@
+"""The speed-ups made in app/core for the performance targets keep behaviour."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pytest
+from scipy.optimize import linear_sum_assignment
+
+from app.core.align import align_face
+from app.core.bundle import CropSpec
+from app.core.classify import _softmax_if_needed
+from app.core.detect import Detection
+from app.core.pipeline import shrink
+from app.core.track import _assign
+from tests.conftest import ROOT
+
+
+@pytest.mark.parametrize("n,m", [(1, 1), (1, 5), (5, 1), (2, 2), (3, 5), (5, 3), (4, 4), (6, 6),
+                                 (7, 9), (9, 7)])
+def test_assignment_is_optimal_like_scipy(n: int, m: int) -> None:
+    rng = np.random.default_rng(n * 10 + m)
+    for _ in range(20):
+        cost = rng.random((n, m)) * 2
+        rows, cols = _assign(cost)
+        r2, c2 = linear_sum_assignment(cost)
+        assert cost[rows, cols].sum() == pytest.approx(cost[r2, c2].sum())
+        assert rows == sorted(rows) and len(rows) == min(n, m) == len(set(cols))
+
+
+@pytest.mark.parametrize("size,target", [((1192, 672), (640, 361)), ((1921, 1081), (640, 360)),
+                                         ((762, 768), (635, 640)), ((700, 500), (640, 457))])
+def test_shrink_matches_area_resize(size: tuple[int, int], target: tuple[int, int]) -> None:
+    rng = np.random.default_rng(0)
+    w, h = size
+    # a smooth image (aliasing aside, both resizes must agree on it)
+    small = rng.integers(0, 255, (h // 16 + 1, w // 16 + 1, 3), dtype=np.uint8)
+    image = cv2.resize(small, (w, h), interpolation=cv2.INTER_CUBIC)
+    got = shrink(image, *target)
+    want = cv2.resize(image, target, interpolation=cv2.INTER_AREA)
+    assert got.shape == want.shape
+    # the last (< 2×) step is bilinear, not area averaging: a few grey levels apart on average
+    assert np.abs(got.astype(int) - want.astype(int)).mean() < 5
+
+
+def test_softmax_check_is_unchanged() -> None:
+    probs = np.array([[0.1, 0.2, 0.7], [0.3, 0.3, 0.4]], dtype=np.float32)
+    assert np.allclose(_softmax_if_needed(probs), probs)
+    logits = np.array([[1.0, -2.0, 0.5]], dtype=np.float32)
+    e = np.exp(logits - logits.max())
+    assert np.allclose(_softmax_if_needed(logits), e / e.sum())
+    near = np.array([[0.5, 0.5 + 0.049]], dtype=np.float32)  # within atol: renormalized
+    assert np.allclose(_softmax_if_needed(near).sum(), 1.0)
+
+
+def test_gray_crop_of_a_large_face_matches_colour_then_gray() -> None:
+    rng = np.random.default_rng(1)
+    small = rng.integers(0, 255, (40, 60, 3), dtype=np.uint8)
+    frame = cv2.resize(small, (1200, 800), interpolation=cv2.INTER_CUBIC)
+    det = Detection((400.0, 200.0, 300.0, 300.0), 0.9,
+                    {"right_eye": (480.0, 300.0), "left_eye": (620.0, 320.0)}, "mediapipe")
+    crop = CropSpec(scale=1.17, offset_y=-0.08)
+    gray = align_face(frame, det, crop, 48, 1)[..., 0].astype(int)
+    rgb = align_face(frame, det, crop, 48, 3)
+    ref = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY).astype(int)
+    assert np.abs(gray - ref).mean() < 1.5
+
+
+def test_mediapipe_drawing_helpers_stay_importable_and_lazy() -> None:
+    code = """
+import sys
+from app.core.detect import create_detector
+with create_detector("mediapipe"):
+    pass
+assert "matplotlib" not in sys.modules, "drawing helpers were executed"
+from mediapipe.tasks.python import vision
+from mediapipe.tasks.python.vision import drawing_utils
+assert vision.drawing_utils is drawing_utils
+assert drawing_utils.DrawingSpec is not None and "matplotlib" in sys.modules
+print("ok")
+"""
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-800:]

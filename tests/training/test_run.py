@@ -1,0 +1,117 @@
+"""End-to-end on tiny generated data: `training.run` writes a bundle the app loads, `--resume`
+continues from the saved epoch, `training.evaluate` scores it; CLI errors are one line."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.training.conftest import ROOT_DIR, make_folder_dataset
+from training import evaluate as evaluate_mod
+from training import run as run_mod
+
+QUICK = ["--model", "simple_cnn", "--epochs", "1", "--batch-size", "16", "--no-tensorboard",
+         "--calib-samples", "20", "--seed", "1"]
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tiny_folders: Path, tmp_path_factory: pytest.TempPathFactory, keras_mod) -> Path:
+    out = tmp_path_factory.mktemp("run") / "simple"
+    rc = run_mod.main([*QUICK, "--data", str(tiny_folders), "--out", str(out), "--max-samples", "70"])
+    assert rc == 0
+    return out
+
+
+def test_run_writes_bundle_and_reports(tiny_run: Path):
+    for name in ("model.json", "model.keras", "model_int8.tflite", "model_fp16.tflite",
+                 "metrics.json", "confusion_matrix.png", "classification_report.txt", "curves.png",
+                 "top_predictions.png", "config.json", "train_state.json"):
+        assert (tiny_run / name).is_file(), name
+    meta = json.loads((tiny_run / "model.json").read_text())
+    assert meta["files"]["int8"] == "model_int8.tflite"
+    assert {"accuracy", "macro_f1", "int8_accuracy", "per_class", "confusion_matrix"} <= set(
+        meta["metrics"])
+    metrics = json.loads((tiny_run / "metrics.json").read_text())
+    assert {"val", "test", "val_int8"} <= set(metrics)
+    assert json.loads((tiny_run / "config.json").read_text())["model"] == "simple_cnn"
+
+
+def test_bundle_loads_in_app_runtime(tiny_run: Path):
+    from app.core.classify import Classifier
+
+    for backend in ("int8", "float16", "keras"):
+        clf = Classifier(tiny_run, backend=backend)
+        probs = clf.predict(np.full((3, 48, 48, 1), 128, np.uint8))
+        assert probs.shape == (3, 7)
+        np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=0.02)
+
+
+def test_resume_continues_from_saved_epoch(tiny_run: Path, tmp_path: Path):
+    import shutil
+
+    out = tmp_path / "resumed"
+    shutil.copytree(tiny_run, out)
+    assert json.loads((out / "train_state.json").read_text())["epoch"] == 1
+    assert run_mod.main(["--out", str(out), "--resume", "--epochs", "2", "--no-export"]) == 0
+    state = json.loads((out / "train_state.json").read_text())
+    assert state["epoch"] == 2
+    assert len(state["history"]["loss"]) == 2  # epoch 1 from the first run, epoch 2 from resume
+
+
+def test_evaluate_json_maps_names_and_reports_unscored(tiny_run: Path, tmp_path: Path,
+                                                       capsys: pytest.CaptureFixture[str]):
+    data = make_folder_dataset(tmp_path / "other", 2, splits=("",),
+                               names=("anger", "happiness", "sadness", "neutral"))
+    make_folder_dataset(tmp_path / "other", 3, splits=("",), names=("contempt",))
+    rc = evaluate_mod.main(["--model", str(tiny_run), "--data", str(data), "--json"])
+    assert rc == 0
+    res = json.loads(capsys.readouterr().out)
+    assert res["n"] == 8
+    assert set(res) >= {"n", "accuracy", "macro_f1", "per_class", "confusion_matrix", "unscored"}
+    assert res["unscored"] == {"contempt": 3}
+    assert res["class_folders"]["anger"] == "angry"
+    cm = np.array(res["confusion_matrix"])
+    assert cm.sum() == 8 and cm.shape == (7, 7)
+    assert res["accuracy"] == pytest.approx(np.trace(cm) / 8)
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["--model", "alexnet", "--data", "x"], "unknown model"),
+    (["--epochs", "0", "--data", "x"], "epochs must be at least 1"),
+    (["--data", "/nonexistent/data", "--out", "{tmp}/o"], "dataset not found"),
+    (["--config", "/nonexistent.toml"], "config file not found"),
+    (["--resume", "--out", "{tmp}/empty"], "nothing to resume"),
+    (["--batch-size", "many"], "invalid int value"),
+])
+def test_cli_errors_are_one_line(args: list[str], needle: str, tmp_path: Path):
+    args = [a.replace("{tmp}", str(tmp_path)) for a in args]
+    proc = subprocess.run([sys.executable, "-m", "training.run", *args], capture_output=True,
+                          text=True, cwd=ROOT_DIR, timeout=120)
+    assert proc.returncode == 2
+    lines = [ln for ln in proc.stderr.splitlines() if ln.startswith("error:")]
+    assert len(lines) == 1 and needle in lines[0], proc.stderr[-800:]
+    assert "Traceback" not in proc.stderr
+
+
+def test_evaluate_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    assert evaluate_mod.main(["--model", str(tmp_path / "none"), "--data", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: model bundle not found")
+
+
+def test_help_lists_every_architecture(capsys: pytest.CaptureFixture[str]):
+    from training.architectures import registry
+
+    with pytest.raises(SystemExit):
+        run_mod.main(["--help"])
+    text = capsys.readouterr().out
+    for name in registry.names():
+        assert name in text
+    for opt in ("--model", "--data", "--epochs", "--batch-size", "--lr", "--max-samples", "--out",
+                "--resume", "--seed", "--weights", "--qat", "--prune", "--suite"):
+        assert opt in text

@@ -1,0 +1,164 @@
+"""ExpW (Expression in-the-Wild): `label.lst` + whole images; faces are cropped by their box.
+
+`label.lst` lines: `image_name face_id top left right bottom confidence label` with labels
+0 angry, 1 disgust, 2 fear, 3 happy, 4 sad, 5 surprise, 6 neutral. Images are looked up in
+`image/origin/`, `origin/`, `image/`, `images/` or next to label.lst. Boxes below `min_confidence`
+are filtered; missing/corrupt images, bad lines and bad boxes are counted, never a crash.
+With `align=<detector>` the face is re-detected inside the box with `app.core` and aligned (eyes
+level, the dataset's crop spec); otherwise the box is cropped as is (square, `margin` around it).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+
+from app.core import EXPRESSIONS, EmotionLensError
+from training.data.base import Dataset, LoadReport, to_size
+
+EXPW_CODES = EXPRESSIONS
+IMAGE_DIRS = ("image/origin", "origin", "image", "images", "")
+
+
+def _label_file(root: Path) -> Path:
+    for cand in (root / "label.lst", root / "label" / "label.lst"):
+        if cand.is_file():
+            return cand
+    raise EmotionLensError(f"no label.lst in {root} (or {root}/label/)")
+
+
+def _find_image(root: Path, name: str) -> Path | None:
+    for d in IMAGE_DIRS:
+        p = root / d / name
+        if p.is_file():
+            return p
+    return None
+
+
+def square_box(left: float, top: float, right: float, bottom: float, margin: float,
+               ) -> tuple[int, int, int]:
+    """(x, y, side) of a square around the box, enlarged by `margin` × side."""
+    cx, cy = (left + right) / 2, (top + bottom) / 2
+    side = max(right - left, bottom - top) * (1 + margin)
+    return round(cx - side / 2), round(cy - side / 2), max(1, round(side))
+
+
+def crop_square(img: np.ndarray, x: int, y: int, side: int) -> np.ndarray:
+    """Crop with edge replication where the square leaves the image."""
+    import cv2
+
+    h, w = img.shape[:2]
+    pad = max(0, -x, -y, x + side - w, y + side - h)
+    if pad:
+        img = cv2.copyMakeBorder(img, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
+        x, y = x + pad, y + pad
+    return img[y:y + side, x:x + side]
+
+
+def load_expw(root: str | Path, *, labels: tuple[str, ...] = EXPRESSIONS, size: int = 48,
+              channels: int = 1, min_confidence: float = 0.0, margin: float = 0.0,
+              extra_map: dict[str, str | None] | None = None, align: str | None = None,
+              ) -> Dataset:
+    import cv2
+
+    root = Path(root)
+    lst = _label_file(root)
+    report = LoadReport(source=str(lst))
+    extra_map = dict(extra_map or {})
+    xs: list[np.ndarray] = []
+    ys: list[int] = []
+    cache: dict[str, np.ndarray | None] = {}
+    detector = None
+    if align:
+        from app.core.detect import create_detector
+
+        detector = create_detector(align)
+    for line in lst.read_text(encoding="utf-8", errors="replace").splitlines():
+        parts = line.split()
+        if not parts:
+            continue
+        if len(parts) != 8:
+            report.skipped["malformed label.lst line"] += 1
+            continue
+        name, _face, top, left, right, bottom, conf, code = parts
+        try:
+            t, lft, r, b = (float(v) for v in (top, left, right, bottom))
+            confidence = float(conf)
+        except ValueError:
+            report.skipped["malformed label.lst line"] += 1
+            continue
+        if not code.isdigit() or int(code) >= len(EXPW_CODES):
+            report.unknown_labels[code] += 1
+            continue
+        label = EXPW_CODES[int(code)]
+        if label in extra_map and extra_map[label] is None:
+            report.skipped[f"class {label!r} excluded"] += 1
+            continue
+        label = extra_map.get(label) or label
+        if label not in labels:
+            report.skipped[f"class {label!r} excluded"] += 1
+            continue
+        if confidence < min_confidence:
+            report.skipped[f"box confidence below {min_confidence:g}"] += 1
+            continue
+        if r <= lft or b <= t:
+            report.skipped["empty face box"] += 1
+            continue
+        if name not in cache:
+            path = _find_image(root, name)
+            img = cv2.imread(str(path), cv2.IMREAD_COLOR) if path is not None else None
+            cache.clear()  # lines of one image are consecutive: keep just the current one
+            cache[name] = img if img is not None and img.size else None
+            if cache[name] is None:
+                report.corrupt.append(name if path is not None else f"{name} (missing)")
+        img = cache[name]
+        if img is None:
+            continue
+        face = None
+        if detector is not None:
+            face = _aligned(img, (lft, t, r, b), detector, size, channels)
+        if face is None:
+            x, y, side = square_box(lft, t, r, b, margin)
+            crop = crop_square(img, x, y, side)
+            if channels == 3:
+                crop = cv2.cvtColor(crop, cv2.COLOR_BGR2RGB)
+            else:
+                crop = cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY)
+            face = to_size(crop, size, channels)
+        xs.append(face)
+        ys.append(labels.index(label))
+        report.counts[label] += 1
+    if detector is not None:
+        detector.close()
+    report.counts = Counter({k: report.counts[k] for k in labels if report.counts[k]})
+    if not xs:
+        raise EmotionLensError(f"no usable faces in {lst}")
+    return Dataset(np.stack(xs), np.asarray(ys, dtype=np.int64), labels, report)
+
+
+def _aligned(img: np.ndarray, box: tuple[float, float, float, float], detector: object,
+             size: int, channels: int) -> np.ndarray | None:
+    """Re-detect the face overlapping `box` most and align it; None when no detection overlaps."""
+    from app.core.align import align_face
+    from app.core.bundle import CropSpec
+    from training.export import crop_spec_for
+
+    dets = detector.detect(img)  # type: ignore[attr-defined]
+    lft, t, r, b = box
+    best, best_iou = None, 0.3
+    for d in dets:
+        x, y, w, h = d.box
+        ix = max(0.0, min(r, x + w) - max(lft, x))
+        iy = max(0.0, min(b, y + h) - max(t, y))
+        inter = ix * iy
+        union = (r - lft) * (b - t) + w * h - inter
+        iou = inter / union if union > 0 else 0.0
+        if iou > best_iou:
+            best, best_iou = d, iou
+    if best is None:
+        return None
+    spec = crop_spec_for("fer2013")
+    crop = CropSpec.from_dict(spec.get(getattr(detector, "name", ""), spec.get("default", {})))
+    return align_face(img, best, crop, size, channels)

@@ -1,0 +1,366 @@
+"""Export a trained Keras model to a model bundle the app loads (`app.core.bundle`).
+
+Files: `model.keras` (float, safe_mode loadable), `model_fp16.tflite` (float16 weights, float I/O),
+`model_int8.tflite` (full-integer post-training quantization with a representative dataset of
+training images; **int8 input and output**, scale/zero-point stored in the file).
+
+`python -m training.export --run RUN_DIR --out BUNDLE_DIR [--kinds int8,keras]` (re)builds a bundle
+from a finished run, re-measuring float and int8 metrics on the validation split; re-running it picks
+up a new `training/configs/crops/<dataset>.toml`.
+
+TFLite conversion needs the TensorFlow backend; under another Keras backend the model is saved as
+`.keras` and converted in a TensorFlow subprocess.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from app.core import EmotionLensError
+from training.cli import Parser
+from training.metrics import compute_metrics, rounded
+
+CROPS_DIR = Path(__file__).resolve().parent / "configs" / "crops"
+FILE_NAMES = {"keras": "model.keras", "float16": "model_fp16.tflite", "int8": "model_int8.tflite",
+              "float32": "model_fp32.tflite"}
+LICENCE_NOTES = {
+    "fer2013": "FER2013 (Goodfellow et al., ICML 2013 Challenges in Representation Learning, via "
+               "Kaggle): research use; the images come from Google image search and carry no "
+               "licence for redistribution. The weights are shared for research and personal use; "
+               "check your own use against the dataset's terms.",
+}
+
+
+def crop_spec_for(dataset: str) -> dict[str, dict[str, Any]]:
+    """The crop each face detector must produce to match `dataset`'s framing.
+
+    Read from `training/configs/crops/<dataset>.toml` (one table per detector name with scale,
+    offset_x, offset_y, rotate); without that file: the detector box as-is under "default"."""
+    path = CROPS_DIR / f"{dataset}.toml"
+    if not path.is_file():
+        return {"default": {"scale": 1.0, "offset_x": 0.0, "offset_y": 0.0, "rotate": True}}
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise EmotionLensError(f"{path} is not valid TOML: {exc}") from None
+    out: dict[str, dict[str, Any]] = {}
+    for det, spec in data.items():
+        if not isinstance(spec, dict):
+            continue
+        out[det] = {
+            "scale": float(spec.get("scale", 1.0)),
+            "offset_x": float(spec.get("offset_x", 0.0)),
+            "offset_y": float(spec.get("offset_y", 0.0)),
+            "rotate": bool(spec.get("rotate", True)),
+        }
+    if not out:
+        raise EmotionLensError(f"{path} holds no detector tables")
+    return out
+
+
+def dataset_id(source: str) -> str:
+    """'folders:../shared/datasets/fer2013' -> 'fer2013' (best effort)."""
+    low = source.lower()
+    for name in ("fer2013", "affectnet", "expw", "rafdb", "ckplus"):
+        if name in low:
+            return name
+    return Path(source.split(":", 1)[-1]).name.lower() or "unknown"
+
+
+# --------------------------------------------------------------------------- conversion
+
+def _saved_model(model: Any, tmp: Path) -> Path:
+    sm = tmp / "saved_model"
+    model.export(str(sm), format="tf_saved_model", verbose=False)
+    return sm
+
+
+def convert_tflite(model: Any, out_path: Path, kind: str,
+                   calib: np.ndarray | None = None) -> Path:
+    """Convert a Keras model (TF backend) to a `.tflite` of `kind` (float32 | float16 | int8).
+
+    `calib`: float model inputs (already normalized) for the int8 representative dataset."""
+    import tensorflow as tf
+
+    with tempfile.TemporaryDirectory(prefix="el-export-") as tmp:
+        sm = _saved_model(model, Path(tmp))
+        conv = tf.lite.TFLiteConverter.from_saved_model(str(sm))
+        if kind == "float16":
+            conv.optimizations = [tf.lite.Optimize.DEFAULT]
+            conv.target_spec.supported_types = [tf.float16]
+        elif kind == "int8":
+            if calib is None or len(calib) == 0:
+                raise EmotionLensError("int8 export needs representative images")
+            rep = calib.astype(np.float32)
+
+            def representative() -> Any:
+                for i in range(len(rep)):
+                    yield [rep[i:i + 1]]
+
+            conv.optimizations = [tf.lite.Optimize.DEFAULT]
+            conv.representative_dataset = representative
+            conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+            conv.inference_input_type = tf.int8
+            conv.inference_output_type = tf.int8
+        elif kind != "float32":
+            raise EmotionLensError(f"unknown tflite kind {kind!r}")
+        try:
+            data = conv.convert()
+        except Exception as exc:  # converter errors are long MLIR dumps: keep the first line
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise EmotionLensError(f"TFLite {kind} conversion failed: {first}") from None
+    out_path.write_bytes(data)
+    return out_path
+
+
+def calibration_images(x_uint8: np.ndarray, y: np.ndarray, n: int, seed: int,
+                       mean: float = 0.0, std: float = 255.0) -> np.ndarray:
+    """`n` training images, stratified, normalized like the model input."""
+    from training.data.splits import stratified_cap
+
+    idx = stratified_cap(y, n, seed) if n < len(y) else np.arange(len(y))
+    return (x_uint8[idx].astype(np.float32) - mean) / std
+
+
+# --------------------------------------------------------------------------- bundle
+
+def predict_keras(model: Any, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
+    return np.asarray(model.predict(x, batch_size=batch_size, verbose=0))
+
+
+def measure(model: Any, files: dict[str, Path], x_uint8: np.ndarray, y: np.ndarray,
+            labels: tuple[str, ...], mean: float = 0.0, std: float = 255.0) -> dict[str, Any]:
+    """Metrics of the float model and of every tflite file on the same images, plus agreement."""
+    from training.litert import TFLiteModel
+
+    x = (x_uint8.astype(np.float32) - mean) / std
+    res: dict[str, Any] = {}
+    float_pred = predict_keras(model, x).argmax(-1)
+    res["float"] = compute_metrics(y, float_pred, labels)
+    for kind, path in files.items():
+        if not path.name.endswith(".tflite"):
+            continue
+        pred = TFLiteModel(path).predict(x).argmax(-1)
+        res[kind] = compute_metrics(y, pred, labels)
+        res[kind]["argmax_agreement_with_float"] = float(np.mean(pred == float_pred))
+    return res
+
+
+def git_commit() -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                             text=True, cwd=Path(__file__).resolve().parents[1], timeout=10)
+        return out.stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def export_bundle(model: Any, out: Path, *, cfg: Any, labels: tuple[str, ...], size: int,
+                  channels: int, train: Any, val: Any, state: Any, data_source: str,
+                  kinds: tuple[str, ...] | None = None, extra_metrics: dict | None = None,
+                  ) -> dict[str, Any]:
+    """Write the model files and `model.json` into `out`; returns the model.json data."""
+    import keras
+
+    out.mkdir(parents=True, exist_ok=True)
+    if kinds is None:
+        kinds = ("keras",) + (("float16",) if cfg.fp16 else ()) + (("int8",) if cfg.int8 else ())
+    files: dict[str, Path] = {}
+    if "keras" in kinds:
+        p = out / FILE_NAMES["keras"]
+        model.save(str(p))
+        files["keras"] = p
+    tfl_kinds = [k for k in ("float32", "float16", "int8") if k in kinds]
+    if tfl_kinds:
+        if keras.backend.backend() == "tensorflow":
+            calib = calibration_images(train.x, train.y, cfg.calib_samples, cfg.seed)
+            for k in tfl_kinds:
+                files[k] = convert_tflite(model, out / FILE_NAMES[k], k,
+                                          calib if k == "int8" else None)
+        else:
+            files.update(_convert_in_tf_subprocess(model, out, tfl_kinds, train, cfg))
+    measured = measure(model, files, val.x, val.y, labels)
+    ds = dataset_id(data_source)
+    n_epochs = int(getattr(state, "epoch", 0))
+    metrics: dict[str, Any] = {
+        "split": "val",
+        "n": measured["float"]["n"],
+        "accuracy": measured["float"]["accuracy"],
+        "macro_f1": measured["float"]["macro_f1"],
+        "per_class": measured["float"]["per_class"],
+        "confusion_matrix": measured["float"]["confusion_matrix"],
+    }
+    for k in tfl_kinds:
+        metrics[f"{k}_accuracy"] = measured[k]["accuracy"]
+        metrics[f"{k}_macro_f1"] = measured[k]["macro_f1"]
+        metrics[f"{k}_argmax_agreement"] = measured[k]["argmax_agreement_with_float"]
+    if extra_metrics:
+        metrics.update(extra_metrics)
+    params = int(model.count_params())
+    data = {
+        "name": cfg.name or f"{cfg.model} ({ds})",
+        "labels": list(labels),
+        "input": {
+            "size": size,
+            "channels": channels,
+            "normalization": {"mean": 0.0, "std": 255.0},
+            "crop": crop_spec_for(ds),
+        },
+        "files": {k: p.name for k, p in files.items()},
+        "quantization": {"int8": "full integer: int8 input and output, scale/zero_point in the file; "
+                                 f"{min(cfg.calib_samples, len(train))} training images calibrate"}
+        if "int8" in files else {},
+        "provenance": {
+            "architecture": cfg.model,
+            "parameters": params,
+            "dataset": ds,
+            "data_source": data_source,
+            "trained_on": f"{ds} train split ({len(train)} images)",
+            "selected_on": f"{ds} validation split ({len(val)} images"
+                           + (", FER2013 PublicTest)" if ds == "fer2013" else ")"),
+            "licence": LICENCE_NOTES.get(ds, "see the dataset's own terms"),
+            "epochs": n_epochs,
+            "best_epoch": int(getattr(state, "best_epoch", 0)),
+            "train_minutes": round(float(getattr(state, "train_seconds", 0.0)) / 60, 1),
+            "recipe": _recipe(cfg),
+            "created": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "code_commit": git_commit(),
+            "versions": {"keras": keras.__version__, "backend": keras.backend.backend()},
+        },
+        "metrics": rounded(metrics),
+    }
+    from app.core.bundle import write_model_json
+
+    write_model_json(out, data)
+    mpath = out / "metrics.json"
+    existing = json.loads(mpath.read_text()) if mpath.is_file() else {}
+    existing.setdefault("val", rounded(measured["float"]))
+    for k in tfl_kinds:
+        existing[f"val_{k}"] = rounded(measured[k])
+    mpath.write_text(json.dumps(existing, indent=2) + "\n")
+    return data
+
+
+def _recipe(cfg: Any) -> dict[str, Any]:
+    d = cfg.to_dict()
+    keep = ("model", "epochs", "batch_size", "optimizer", "lr", "min_lr", "weight_decay", "schedule",
+            "warmup_epochs", "time_budget_min", "label_smoothing", "class_weights", "oversample",
+            "smote", "exclude", "max_samples", "seed", "weights", "qat", "prune", "augment")
+    return {k: d[k] for k in keep if k in d}
+
+
+def _convert_in_tf_subprocess(model: Any, out: Path, kinds: list[str], train: Any,
+                              cfg: Any) -> dict[str, Path]:
+    """Non-TF backend: save .keras + calibration images, convert under KERAS_BACKEND=tensorflow."""
+    with tempfile.TemporaryDirectory(prefix="el-export-") as tmp:
+        kpath = Path(tmp) / "model.keras"
+        model.save(str(kpath))
+        cpath = Path(tmp) / "calib.npy"
+        np.save(cpath, calibration_images(train.x, train.y, cfg.calib_samples, cfg.seed))
+        env = {**os.environ, "KERAS_BACKEND": "tensorflow"}
+        cmd = [sys.executable, "-m", "training.export", "--convert-only", str(kpath),
+               "--calib", str(cpath), "--out", str(out), "--kinds", ",".join(kinds)]
+        proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise EmotionLensError("TFLite conversion subprocess failed: "
+                                   + (proc.stderr.strip().splitlines() or ["?"])[-1])
+    return {k: out / FILE_NAMES[k] for k in kinds}
+
+
+# --------------------------------------------------------------------------- CLI
+
+def rebuild_from_run(run: Path, out: Path, kinds: tuple[str, ...], name: str | None,
+                     write_reports: bool = True) -> dict[str, Any]:
+    """Bundle the best weights of a finished (or interrupted) run into `out`."""
+    import keras
+
+    from training import config as config_mod
+    from training.data.loading import load_splits
+    from training.run import BEST_WEIGHTS, LAST_CKPT, RunState, build_model, resolve_input
+
+    cfg_path = run / "config.json"
+    if not cfg_path.is_file():
+        raise EmotionLensError(f"not a training run (no config.json): {run}")
+    cfg = config_mod.apply(config_mod.TrainConfig(), json.loads(cfg_path.read_text()), str(cfg_path))
+    if name:
+        cfg.name = name
+    state = RunState(run)
+    state.load()
+    size, channels = resolve_input(cfg)
+    splits = load_splits(cfg.data, fmt=cfg.dataset_format, size=size, channels=channels,
+                         exclude=cfg.exclude, contempt=cfg.contempt, split=cfg.split,
+                         seed=cfg.seed, min_confidence=cfg.min_confidence)
+    labels = splits.train.labels
+    if (run / BEST_WEIGHTS).is_file():
+        model = build_model(cfg, len(labels))
+        model.load_weights(str(run / BEST_WEIGHTS))
+    elif (run / LAST_CKPT).is_file():
+        model = keras.models.load_model(str(run / LAST_CKPT))
+    else:
+        raise EmotionLensError(f"no weights in {run} ({BEST_WEIGHTS} or {LAST_CKPT})")
+    data = export_bundle(model, out, cfg=cfg, labels=labels, size=size, channels=channels,
+                         train=splits.train, val=splits.val, state=state, data_source=splits.source,
+                         kinds=kinds)
+    if write_reports:
+        from training import reports
+
+        reports.write_run_reports(out, model, splits.val, None, labels, state.history,
+                                  which=("confusion_matrix",))
+    return data
+
+
+def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    p = Parser(prog="python -m training.export", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--run", help="training run folder (has config.json and best.weights.h5)")
+    p.add_argument("--out", required=True, help="bundle folder to write")
+    p.add_argument("--kinds", default="keras,float16,int8",
+                   help="comma-separated: keras, float32, float16, int8 (default keras,float16,int8)")
+    p.add_argument("--name", help="display name in model.json")
+    p.add_argument("--convert-only", metavar="MODEL_KERAS", help=argparse.SUPPRESS)
+    p.add_argument("--calib", help=argparse.SUPPRESS)
+    try:
+        args = p.parse_args(argv)
+        kinds = tuple(k.strip() for k in args.kinds.split(",") if k.strip())
+        bad = [k for k in kinds if k not in FILE_NAMES]
+        if bad:
+            raise EmotionLensError(f"unknown kind(s) {', '.join(bad)} (known: {', '.join(FILE_NAMES)})")
+        out = Path(args.out)
+        if args.convert_only:
+            import keras
+
+            model = keras.models.load_model(args.convert_only)
+            calib = np.load(args.calib) if args.calib else None
+            out.mkdir(parents=True, exist_ok=True)
+            for k in kinds:
+                convert_tflite(model, out / FILE_NAMES[k], k, calib)
+            return 0
+        if not args.run:
+            raise EmotionLensError("give --run RUN_DIR")
+        run = Path(args.run)
+        if not run.is_dir():
+            raise EmotionLensError(f"run folder not found: {run}")
+        data = rebuild_from_run(run, out, kinds, args.name)
+        m = data["metrics"]
+        print(f"wrote {out}: val accuracy {m['accuracy']:.4f}, macro-F1 {m['macro_f1']:.4f}"
+              + (f", int8 accuracy {m['int8_accuracy']:.4f}" if "int8_accuracy" in m else ""))
+        return 0
+    except EmotionLensError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
