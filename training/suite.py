@@ -20,7 +20,7 @@ def ms_per_face(tflite: Path, runs: int = 30) -> float:
     from training.litert import TFLiteModel
 
     m = TFLiteModel(tflite)
-    shape = tuple(int(d) for d in m.inp["shape"][1:])
+    shape = m.input_shape
     x = np.random.default_rng(0).random((1, *shape), dtype=np.float32)
     m.predict(x)
     times = []
