@@ -436,10 +436,16 @@ def build_parser() -> argparse.ArgumentParser:
                                             "(see --suite-epochs) and write a markdown table")
     add("--suite-epochs", type=int, default=1, help="epochs per model in --suite (default 1)")
     add("--suite-models", help="comma-separated subset of architectures for --suite")
+    add("--search", choices=("grid", "random", "bayesian"),
+        help="KerasTuner hyperparameter search over --space (or the config's [search] table)")
+    add("--space", help="TOML file with a [space] table of values to try (see training/search.py)")
+    add("--trials", type=int, help="--search: trial budget (default 10)")
+    add("--max-epochs", type=int, help="--search: epochs per trial (default 3)")
     return p
 
 
-NON_CONFIG = {"config", "resume", "suite", "suite_epochs", "suite_models"}
+NON_CONFIG = {"config", "resume", "suite", "suite_epochs", "suite_models", "search", "space",
+              "trials", "max_epochs"}
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
@@ -456,7 +462,9 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
             raise EmotionLensError(f"{saved_path} is not valid JSON: {exc}") from None
         cfg = config_mod.apply(cfg, saved, str(saved_path))
     if args.config:
-        cfg = config_mod.apply(cfg, config_mod.load_toml(args.config), args.config)
+        values = config_mod.load_toml(args.config)
+        values.pop("search", None)  # the [search] table: training.search
+        cfg = config_mod.apply(cfg, values, args.config)
     overrides = {k: v for k, v in vars(args).items() if v is not None and k not in NON_CONFIG}
     return config_mod.apply(cfg, overrides, "command line")
 
@@ -467,6 +475,12 @@ def main(argv: list[str] | None = None) -> int:
         parser = build_parser()
         args = parser.parse_args(argv)
         cfg = config_from_args(args)
+        from training import search
+
+        search_opts = search.options_from(args, cfg)
+        if search_opts is not None:
+            search.run_search(cfg, search_opts)
+            return 0
         if args.suite:
             from training import suite
 
