@@ -20,7 +20,7 @@ from app.core import EmotionLensError
 from app.core.pipeline import Pipeline
 from app.core.render import draw_overlay
 from app.core.results import CsvWriter, FrameResult, SummaryBuilder, resume_point, write_json
-from app.core.sources import ImageFile, ImageFolder, VideoFile, open_source
+from app.core.sources import ImageFile, VideoFile, open_source
 from app.core.video_writer import VideoWriter
 
 ProgressFn = Callable[[int, int | None], None]  # frames done, total (None if unknown)
@@ -179,5 +179,5 @@ def annotate(source_path: Path, outputs: AnnotateOutputs, pipeline: Pipeline,
     return report
 
 
-__all__ = ["AnnotateOutputs", "AnnotateReport", "ImageFolder", "annotate", "check_outputs",
+__all__ = ["AnnotateOutputs", "AnnotateReport", "annotate", "check_outputs",
            "default_outputs"]
