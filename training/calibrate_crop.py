@@ -12,7 +12,6 @@ into `model.json`.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -22,6 +21,7 @@ import numpy as np
 from app.core import EmotionLensError
 from app.core.align import eye_angle
 from app.core.detect import create_detector
+from training.cli import Parser, one_line_errors
 
 UPSCALE = 4
 PAD = 0.5  # padding on each side, in crop sides
@@ -73,30 +73,27 @@ def load_sample(data: Path, per_class: int, seed: int) -> list[np.ndarray]:
     return images
 
 
+@one_line_errors
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = Parser(prog="python -m training.calibrate_crop", description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, required=True, help="folder-per-class dataset split")
     parser.add_argument("--out", type=Path, required=True, help="TOML file to write")
     parser.add_argument("--per-class", type=int, default=150)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--detectors", nargs="+", default=["mediapipe", "opencv"])
     args = parser.parse_args(argv)
-    try:
-        images = load_sample(args.data, args.per_class, args.seed)
-        lines = [f"# Crop calibrated on {len(images)} faces of {args.data.name} "
-                 f"(python -m training.calibrate_crop); scale = crop side / box width.", ""]
-        for name in args.detectors:
-            m = measure(images, name)
-            print(f"{name}: {m}")
-            lines += [f"[{name}]", f"scale = {m['scale']}", f"offset_x = {m['offset_x']}",
-                      f"offset_y = {m['offset_y']}", "rotate = true",
-                      f"# found {m['found']} of {m['tried']}; median |roll| {m['median_abs_roll_deg']} deg",
-                      ""]
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text("\n".join(lines), encoding="utf-8")
-    except EmotionLensError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    images = load_sample(args.data, args.per_class, args.seed)
+    lines = [f"# Crop calibrated on {len(images)} faces of {args.data.name} "
+             f"(python -m training.calibrate_crop); scale = crop side / box width.", ""]
+    for name in args.detectors:
+        m = measure(images, name)
+        print(f"{name}: {m}")
+        lines += [f"[{name}]", f"scale = {m['scale']}", f"offset_x = {m['offset_x']}",
+                  f"offset_y = {m['offset_y']}", "rotate = true",
+                  f"# found {m['found']} of {m['tried']}; median |roll| {m['median_abs_roll_deg']} deg",
+                  ""]
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text("\n".join(lines), encoding="utf-8")
     return 0
 
 

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from app.core import EmotionLensError
-from training.cli import Parser
+from training.cli import Parser, one_line_errors
 from training.metrics import compute_metrics, rounded
 
 
@@ -123,6 +123,7 @@ def format_text(res: dict[str, Any]) -> str:
     return "\n".join(out)
 
 
+@one_line_errors
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     p = Parser(prog="python -m training.evaluate", description=__doc__,
@@ -135,17 +136,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--max-samples", type=int, default=0, help="stratified cap on images")
     p.add_argument("--json", action="store_true", help="print JSON: n, accuracy, macro_f1, "
                    "per_class {precision, recall, f1, support}, confusion_matrix, unscored")
-    try:
-        args = p.parse_args(argv)
-        res = evaluate(args.model, args.data, kind=args.kind, max_samples=args.max_samples)
-        if args.json:
-            print(json.dumps(rounded(res, 6), indent=2))
-        else:
-            print(format_text(res))
-        return 0
-    except EmotionLensError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    args = p.parse_args(argv)
+    res = evaluate(args.model, args.data, kind=args.kind, max_samples=args.max_samples)
+    if args.json:
+        print(json.dumps(rounded(res, 6), indent=2))
+    else:
+        print(format_text(res))
+    return 0
 
 
 if __name__ == "__main__":

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from app.core import EmotionLensError
-from training.cli import Parser
+from training.cli import Parser, one_line_errors
 from training.metrics import compute_metrics, rounded
 
 CROPS_DIR = Path(__file__).resolve().parent / "configs" / "crops"
@@ -320,6 +320,7 @@ def rebuild_from_run(run: Path, out: Path, kinds: tuple[str, ...], name: str | N
     return data
 
 
+@one_line_errors
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     p = Parser(prog="python -m training.export", description=__doc__,
@@ -331,35 +332,31 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--name", help="display name in model.json")
     p.add_argument("--convert-only", metavar="MODEL_KERAS", help=argparse.SUPPRESS)
     p.add_argument("--calib", help=argparse.SUPPRESS)
-    try:
-        args = p.parse_args(argv)
-        kinds = tuple(k.strip() for k in args.kinds.split(",") if k.strip())
-        bad = [k for k in kinds if k not in FILE_NAMES]
-        if bad:
-            raise EmotionLensError(f"unknown kind(s) {', '.join(bad)} (known: {', '.join(FILE_NAMES)})")
-        out = Path(args.out)
-        if args.convert_only:
-            import keras
+    args = p.parse_args(argv)
+    kinds = tuple(k.strip() for k in args.kinds.split(",") if k.strip())
+    bad = [k for k in kinds if k not in FILE_NAMES]
+    if bad:
+        raise EmotionLensError(f"unknown kind(s) {', '.join(bad)} (known: {', '.join(FILE_NAMES)})")
+    out = Path(args.out)
+    if args.convert_only:
+        import keras
 
-            model = keras.models.load_model(args.convert_only)
-            calib = np.load(args.calib) if args.calib else None
-            out.mkdir(parents=True, exist_ok=True)
-            for k in kinds:
-                convert_tflite(model, out / FILE_NAMES[k], k, calib)
-            return 0
-        if not args.run:
-            raise EmotionLensError("give --run RUN_DIR")
-        run = Path(args.run)
-        if not run.is_dir():
-            raise EmotionLensError(f"run folder not found: {run}")
-        data = rebuild_from_run(run, out, kinds, args.name)
-        m = data["metrics"]
-        print(f"wrote {out}: val accuracy {m['accuracy']:.4f}, macro-F1 {m['macro_f1']:.4f}"
-              + (f", int8 accuracy {m['int8_accuracy']:.4f}" if "int8_accuracy" in m else ""))
+        model = keras.models.load_model(args.convert_only)
+        calib = np.load(args.calib) if args.calib else None
+        out.mkdir(parents=True, exist_ok=True)
+        for k in kinds:
+            convert_tflite(model, out / FILE_NAMES[k], k, calib)
         return 0
-    except EmotionLensError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    if not args.run:
+        raise EmotionLensError("give --run RUN_DIR")
+    run = Path(args.run)
+    if not run.is_dir():
+        raise EmotionLensError(f"run folder not found: {run}")
+    data = rebuild_from_run(run, out, kinds, args.name)
+    m = data["metrics"]
+    print(f"wrote {out}: val accuracy {m['accuracy']:.4f}, macro-F1 {m['macro_f1']:.4f}"
+          + (f", int8 accuracy {m['int8_accuracy']:.4f}" if "int8_accuracy" in m else ""))
+    return 0
 
 
 if __name__ == "__main__":

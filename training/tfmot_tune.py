@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from app.core import EmotionLensError
-from training.cli import Parser
+from training.cli import Parser, one_line_errors
 
 WEIGHTS_FILE = "tfmot_weights.npz"
 RESULT_FILE = "tfmot_metrics.json"
@@ -191,19 +191,16 @@ def quantize(model: Any, tfmot: Any, tf_keras: Any) -> Any:
     return tfmot.quantization.keras.quantize_apply(annotated)
 
 
+@one_line_errors
 def main(argv: list[str] | None = None) -> int:
     p = Parser(prog="python -m training.tfmot_tune", description=__doc__,
                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--run", required=True, help="run folder with config.json and tfmot_weights.npz")
     p.add_argument("--modes", default="qat", help="qat, prune or qat,prune")
-    try:
-        args = p.parse_args(argv)
-        res = _child(Path(args.run), [m.strip() for m in args.modes.split(",") if m.strip()])
-        print(json.dumps(res))
-        return 0
-    except EmotionLensError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    args = p.parse_args(argv)
+    res = _child(Path(args.run), [m.strip() for m in args.modes.split(",") if m.strip()])
+    print(json.dumps(res))
+    return 0
 
 
 if __name__ == "__main__":
