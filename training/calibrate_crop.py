@@ -60,6 +60,8 @@ def measure(images: list[np.ndarray], detector_name: str) -> dict[str, float]:
 
 
 def load_sample(data: Path, per_class: int, seed: int) -> list[np.ndarray]:
+    if not data.is_dir():
+        raise EmotionLensError(f"dataset folder not found: {data}")
     rng = np.random.default_rng(seed)
     images = []
     for class_dir in sorted(p for p in data.iterdir() if p.is_dir()):
