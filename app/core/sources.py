@@ -18,6 +18,7 @@ import numpy as np
 from app.core import EmotionLensError
 from app.core.align import to_bgr_uint8
 from app.core.native import quiet_native_stderr
+from app.core.probe import describe_undecodable
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".pgm", ".ppm"})
 VIDEO_SUFFIXES = frozenset({".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv",
@@ -123,7 +124,12 @@ class VideoFile:
             if ok:
                 ok, first = self._cap.read()
         if not ok or first is None:
+            opened = self._cap.isOpened()
             self._cap.release()
+            # OpenCV says only "no"; the container names the codec it could not open
+            reason = None if opened else describe_undecodable(self.path)
+            if reason:
+                raise EmotionLensError(f"cannot decode video {self.path}: {reason}")
             raise EmotionLensError(
                 f"cannot decode video {self.path} (not a video, damaged, or an unsupported codec)")
         self._first: np.ndarray | None = first

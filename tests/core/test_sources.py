@@ -4,6 +4,7 @@ import pytest
 
 from app.core import EmotionLensError
 from app.core.sources import Camera, ImageFile, ImageFolder, VideoFile, open_source, read_image
+from tests.media_files import truncated_copy
 
 
 def test_video_file_yields_every_frame_with_times(media):
@@ -48,24 +49,8 @@ def test_bad_video_inputs(tmp_path, content, message):
         open_source(path)
 
 
-def truncated_copy(media, tmp_path):
-    """The sample video with its index first (faststart), cut in half: a download that broke off."""
-    import subprocess
-
-    import imageio_ffmpeg
-
-    whole = tmp_path / "faststart.mp4"
-    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-loglevel", "error", "-i",
-                    str(media / "street_phone.mp4"), "-c", "copy", "-movflags", "+faststart",
-                    str(whole)], check=True)
-    data = whole.read_bytes()
-    cut = tmp_path / "cut.mp4"
-    cut.write_bytes(data[: len(data) // 2])
-    return cut
-
-
 def test_truncated_video_reports_where_it_stopped(media, tmp_path):
-    src = open_source(truncated_copy(media, tmp_path))
+    src = open_source(truncated_copy(media / "street_phone.mp4", tmp_path))
     frames = list(src)
     assert 0 < len(frames) < 115
     assert src.stopped_early
