@@ -17,6 +17,8 @@ SCHEMA_VERSION = 1
 MODEL_FILE_KINDS = ("int8", "float16", "float32", "keras")
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_MODEL_DIR = PROJECT_ROOT / "models" / "default"
+# detectors that give the same boxes as another share its crop calibration
+CROP_ALIASES = {"blazeface": "mediapipe"}
 
 
 @dataclass(frozen=True)
@@ -62,7 +64,8 @@ class InputSpec:
     crops: dict[str, CropSpec] = field(default_factory=dict)
 
     def crop_for(self, detector: str) -> CropSpec:
-        return self.crops.get(detector) or self.crops.get("default") or CropSpec()
+        return (self.crops.get(detector) or self.crops.get(CROP_ALIASES.get(detector, ""))
+                or self.crops.get("default") or CropSpec())
 
 
 @dataclass(frozen=True)

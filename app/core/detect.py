@@ -24,8 +24,8 @@ import numpy as np
 
 from app.core import EmotionLensError
 from app.core.native import quiet_native_stderr
+from app.core.settings import DETECTORS
 
-DETECTORS = ("mediapipe", "opencv")
 KEYPOINT_NAMES = ("right_eye", "left_eye", "nose", "mouth")
 
 
@@ -298,11 +298,17 @@ class OpenCVFaceDetector:
 
 
 def create_detector(name: str = "mediapipe", min_score: float = 0.5) -> FaceDetector:
-    """`mediapipe` (BlazeFace short range), `mediapipe-full` (full range) or `opencv`."""
+    """`mediapipe` (BlazeFace short range through MediaPipe Tasks), `mediapipe-full` (full range),
+    `blazeface` / `blazeface-full` (the same models and post-processing run directly on LiteRT:
+    the same detections in less time) or `opencv` (Haar cascades)."""
     if name in ("mediapipe", "mediapipe-short"):
         return MediaPipeFaceDetector(min_score=min_score, variant="short")
     if name == "mediapipe-full":
         return MediaPipeFaceDetector(min_score=min_score, variant="full")
+    if name in ("blazeface", "blazeface-full"):
+        from app.core.blazeface import BlazeFaceDetector
+
+        return BlazeFaceDetector(min_score=min_score, variant="full" if name.endswith("full") else "short")
     if name == "opencv":
         return OpenCVFaceDetector(min_score=min_score)
-    raise EmotionLensError(f"unknown detector {name!r} (choose mediapipe, mediapipe-full or opencv)")
+    raise EmotionLensError(f"unknown detector {name!r} (choose {', '.join(DETECTORS)})")

@@ -9,10 +9,12 @@ from typing import Any
 
 from app.core import EmotionLensError
 
+DETECTORS = ("mediapipe", "mediapipe-full", "blazeface", "blazeface-full", "opencv")
+
 
 @dataclass(frozen=True)
 class PipelineSettings:
-    detector: str = "mediapipe"  # mediapipe | mediapipe-full | opencv
+    detector: str = "mediapipe"  # mediapipe | mediapipe-full | blazeface | blazeface-full | opencv
     min_face_score: float = 0.6
     detect_max_side: int = 640  # frames are downscaled to this for detection (0: never)
     # run the detector on every k-th frame only; in between, faces keep their last box and

@@ -10,7 +10,7 @@ from PySide6.QtCore import QByteArray, QSettings, QStandardPaths
 
 from app.core import EmotionLensError
 from app.core.bundle import PROJECT_ROOT, ModelBundle, load_bundle
-from app.core.settings import PipelineSettings
+from app.core.settings import DETECTORS, PipelineSettings
 
 ORGANIZATION = "EmotionLens"
 APPLICATION = "emotion-lens"
@@ -91,7 +91,7 @@ def load_ui_settings(qs: QSettings) -> UiSettings:
         except (TypeError, ValueError):
             continue  # keep the default
         setattr(settings, f.name, value)
-    if settings.detector not in ("mediapipe", "mediapipe-full", "opencv"):
+    if settings.detector not in DETECTORS:
         settings.detector = "mediapipe"
     if settings.backend not in ("auto", "int8", "float16", "float32", "keras"):
         settings.backend = "auto"

@@ -35,6 +35,8 @@ BACKEND_TEXT = {
 DETECTOR_TEXT = {
     "mediapipe": "MediaPipe BlazeFace (short range)",
     "mediapipe-full": "MediaPipe BlazeFace (full range)",
+    "blazeface": "BlazeFace on LiteRT (short range, faster)",
+    "blazeface-full": "BlazeFace on LiteRT (full range, faster)",
     "opencv": "OpenCV Haar cascade",
 }
 

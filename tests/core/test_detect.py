@@ -8,7 +8,7 @@ from app.core.detect import KEYPOINT_NAMES, blazeface_model, create_detector
 EXPECTED = {"single_face.jpg": 1, "two_faces.jpg": 2, "no_faces.jpg": 0}
 
 
-@pytest.mark.parametrize("backend", ["mediapipe", "mediapipe-full", "opencv"])
+@pytest.mark.parametrize("backend", ["mediapipe", "mediapipe-full", "blazeface", "blazeface-full", "opencv"])
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_face_counts_on_real_photos(media, backend, name):
     image = cv2.imread(str(media / name))
@@ -46,14 +46,16 @@ def test_unknown_detector_is_a_clear_error():
         create_detector("yolo")
 
 
-def test_blank_and_tiny_frames_have_no_faces():
-    with create_detector("mediapipe") as det:
+@pytest.mark.parametrize("backend", ["mediapipe", "blazeface"])
+def test_blank_and_tiny_frames_have_no_faces(backend):
+    with create_detector(backend) as det:
         assert det.detect(np.zeros((480, 640, 3), np.uint8)) == []
         assert det.detect(np.full((4, 4, 3), 128, np.uint8)) == []
 
 
-def test_closed_detector_refuses_work():
-    det = create_detector("mediapipe")
+@pytest.mark.parametrize("backend", ["mediapipe", "blazeface"])
+def test_closed_detector_refuses_work(backend):
+    det = create_detector(backend)
     det.close()
     det.close()  # idempotent
     with pytest.raises(EmotionLensError):

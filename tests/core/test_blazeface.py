@@ -1,0 +1,128 @@
+"""BlazeFace on LiteRT against MediaPipe Tasks running the same model: the same faces, scores and
+keypoints on real photos and video (MediaPipe rounds its boxes down to whole pixels)."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from app.core.blazeface import VARIANTS, BlazeFaceDetector, ssd_anchors, weighted_nms
+from app.core.detect import Detection, create_detector
+from app.core.pipeline import Pipeline
+from app.core.settings import PipelineSettings
+from app.core.sources import VideoFile
+
+
+def _iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
+    ax, ay, aw, ah = a
+    bx, by, bw, bh = b
+    ix = max(0.0, min(ax + aw, bx + bw) - max(ax, bx))
+    iy = max(0.0, min(ay + ah, by + bh) - max(ay, by))
+    inter = ix * iy
+    return inter / (aw * ah + bw * bh - inter)
+
+
+def _frames(media) -> list[np.ndarray]:
+    images = [cv2.imread(str(media / n)) for n in ("single_face.jpg", "two_faces.jpg", "no_faces.jpg")]
+    video = VideoFile(media / "street_phone.mp4")
+    try:
+        images += [f.image for i, f in enumerate(video) if i % 10 == 0]
+    finally:
+        video.close()
+    portrait = images[0]
+    images.append(np.tile(portrait, (2, 2, 1)))  # 4 faces
+    images.append(cv2.cvtColor(portrait, cv2.COLOR_BGR2GRAY))  # gray input
+    return images
+
+
+@pytest.mark.parametrize("variant", ["short", "full"])
+def test_same_detections_as_mediapipe(media, variant):
+    suffix = "-full" if variant == "full" else ""
+    mp = create_detector("mediapipe" + suffix, min_score=0.5)
+    bf = create_detector("blazeface" + suffix, min_score=0.5)
+    compared = 0
+    try:
+        for image in _frames(media):
+            ref = sorted(mp.detect(image if image.ndim == 3 else cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)),
+                         key=lambda d: d.box[0])
+            got = sorted(bf.detect(image), key=lambda d: d.box[0])
+            assert len(got) == len(ref), ([d.box for d in ref], [d.box for d in got])
+            for a, b in zip(ref, got, strict=True):
+                assert b.score == pytest.approx(a.score, abs=2e-3)
+                size = a.box[2]
+                for name, (px, py) in a.keypoints.items():
+                    qx, qy = b.keypoints[name]
+                    assert abs(px - qx) <= 0.5 + 0.01 * size and abs(py - qy) <= 0.5 + 0.01 * size, name
+                # MediaPipe truncates its box to whole pixels: under a pixel of difference
+                assert all(abs(u - v) <= 1.01 + 0.01 * size for u, v in zip(a.box, b.box, strict=True))
+                assert _iou(a.box, b.box) > 0.95
+                assert b.detector == "blazeface"
+                compared += 1
+    finally:
+        mp.close()
+        bf.close()
+    assert compared >= 15
+
+
+def test_anchor_counts_match_the_models():
+    for variant, n in (("short", 896), ("full", 2304)):
+        spec = VARIANTS[variant]
+        anchors = ssd_anchors(spec.size, spec.strides, spec.two_anchors_per_layer)
+        assert anchors.shape == (n, 2)
+        assert anchors.min() > 0 and anchors.max() < 1
+    # short range: 16×16 cells × 2 anchors, then 8×8 cells × 6, row by row
+    a = ssd_anchors(128, (8, 16, 16, 16), True)
+    assert np.allclose(a[0], a[1]) and np.allclose(a[0], [0.5 / 16, 0.5 / 16])
+    assert np.allclose(a[2], [1.5 / 16, 0.5 / 16])
+    assert np.allclose(a[512], [0.5 / 8, 0.5 / 8]) and np.allclose(a[512:518], a[512])
+
+
+def test_weighted_nms_merges_overlaps_by_score():
+    boxes = np.array([[0, 0, 10, 10], [1, 1, 11, 11], [50, 50, 60, 60]], dtype=np.float32)
+    points = np.zeros((3, 6, 2), dtype=np.float32)
+    points[1] += 3.0
+    scores = np.array([0.6, 0.9, 0.7], dtype=np.float32)
+    out = weighted_nms(boxes, points, scores)
+    assert len(out) == 2
+    (box, pts, score), (box2, _, score2) = out
+    assert score == pytest.approx(0.9) and score2 == pytest.approx(0.7)
+    w = np.array([0.9, 0.6]) / 1.5
+    assert np.allclose(box, w[0] * boxes[1] + w[1] * boxes[0])
+    assert np.allclose(pts, w[0] * 3.0)
+    assert np.allclose(box2, boxes[2])
+    assert weighted_nms(boxes[:0], points[:0], scores[:0]) == []
+
+
+def test_min_score_and_max_faces(media):
+    image = np.tile(cv2.imread(str(media / "single_face.jpg")), (2, 2, 1))
+    with BlazeFaceDetector(min_score=0.5, max_faces=3) as det:
+        assert len(det.detect(image)) == 3
+    with BlazeFaceDetector(min_score=0.999) as det:
+        assert det.detect(image) == []
+
+
+def test_pipeline_gives_the_same_labels_with_either_detector(media, default_model):
+    """blazeface shares MediaPipe's crop calibration: the classifier sees the same crops."""
+    results = {}
+    for name in ("mediapipe", "blazeface"):
+        with Pipeline(PipelineSettings(detector=name, smoothing_half_life_s=0), default_model) as pipe:
+            video = VideoFile(media / "street_phone.mp4")
+            try:
+                results[name] = [pipe.process(f) for f in video]
+            finally:
+                video.close()
+    agree = total = 0
+    for a, b in zip(results["mediapipe"], results["blazeface"], strict=True):
+        assert len(a.faces) == len(b.faces)
+        for fa, fb in zip(a.faces, b.faces, strict=True):
+            total += 1
+            agree += int(np.argmax(fa.probs) == np.argmax(fb.probs))
+            assert np.abs(fa.probs - fb.probs).max() < 0.2
+    assert total >= 100 and agree / total >= 0.95
+
+
+def test_detection_type(media):
+    with BlazeFaceDetector() as det:
+        (face,) = det.detect(cv2.imread(str(media / "single_face.jpg")))
+    assert isinstance(face, Detection) and face.box[2] > 100
