@@ -30,6 +30,7 @@ class Frame:
     index: int
     time_s: float
     image: np.ndarray  # BGR uint8, H×W×3
+    read_at: float = 0.0  # time.perf_counter() when it was handed on (the GUI's latency meter)
 
 
 class FrameSource(Protocol):

@@ -12,7 +12,7 @@ from PySide6.QtWidgets import QListWidget, QListWidgetItem, QWidget
 from app.ui.video_view import qcolor
 
 BACKGROUND = "#1b1b20"
-pg.setConfigOptions(antialias=True, background=BACKGROUND, foreground="#d8d8dc")
+pg.setConfigOptions(antialias=False, background=BACKGROUND, foreground="#d8d8dc")
 
 
 class ProbabilityBars(pg.PlotWidget):
@@ -32,6 +32,7 @@ class ProbabilityBars(pg.PlotWidget):
         self.invertY(True)  # the first label on top
         self._bars: pg.BarGraphItem | None = None
         self._texts: list[pg.TextItem] = []
+        self._title = ""
         self.setMinimumHeight(160)
 
     def set_labels(self, labels: tuple[str, ...]) -> None:
@@ -70,7 +71,9 @@ class ProbabilityBars(pg.PlotWidget):
             v = float(values[i]) if probs is not None else 0.0
             text.setText(f"{v:.0%}" if probs is not None else "")
             text.setPos(v + 0.01, i)
-        self.setTitle(title, color="#e8e8ec", size="11pt")
+        if title != self._title:
+            self._title = title
+            self.setTitle(title, color="#e8e8ec", size="11pt")
 
 
 class Timeline(pg.PlotWidget):
@@ -90,6 +93,10 @@ class Timeline(pg.PlotWidget):
         self.showGrid(x=True, y=True, alpha=0.15)
         self.legend = self.addLegend(offset=(8, 4), colCount=7, labelTextSize="8pt")
         self.setMinimumHeight(140)
+        # 30 s at 30 FPS is 900 points a curve: draw about one per pixel column, only what is in view
+        self.setDownsampling(auto=True, mode="peak")
+        self.setClipToView(True)
+        self._title = ""
         self.set_window(self.window_s)
 
     def set_window(self, seconds: float) -> None:
@@ -103,7 +110,8 @@ class Timeline(pg.PlotWidget):
         for curve in self.curves.values():
             self.removeItem(curve)
         self.legend.clear()
-        self.curves = {name: self.plot([], [], pen=pg.mkPen(qcolor(name), width=2), name=name)
+        self.curves = {name: self.plot([], [], pen=pg.mkPen(qcolor(name), width=2), name=name,
+                                       skipFiniteCheck=True)
                        for name in labels}
 
     def set_series(self, times: np.ndarray, probs: np.ndarray, now: float, title: str) -> None:
@@ -120,7 +128,9 @@ class Timeline(pg.PlotWidget):
         else:
             for curve in self.curves.values():
                 curve.setData([], [])
-        self.setTitle(title, color="#e8e8ec", size="10pt")
+        if title != self._title:  # setting the same title still re-lays the plot out
+            self._title = title
+            self.setTitle(title, color="#e8e8ec", size="10pt")
 
     def point_count(self) -> int:
         return sum(len(c.xData) if c.xData is not None else 0 for c in self.curves.values())

@@ -451,7 +451,7 @@ class MainWindow(QMainWindow):
         if self.selected_face is not None and self.selected_face not in self.history.traces:
             self.select_face(None)  # the chosen face left long ago: follow the largest again
         self.video.set_selected(self.charted_face() if self.selected_face is not None else None)
-        self.video.set_frame(packet.frame.image, packet.result, self.labels)
+        self.video.set_frame(packet.frame.image, packet.result, self.labels, packet.frame.read_at)
         self.frames_shown += 1
         self._charts_dirty = True
         self.frameShown.emit(packet.seq)

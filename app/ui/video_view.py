@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import time
+from collections import deque
+
+import cv2
 import numpy as np
 from PySide6.QtCore import QPointF, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import (
@@ -50,19 +54,29 @@ class VideoView(QWidget):
         self.setCursor(Qt.CursorShape.PointingHandCursor)
         self._array: np.ndarray | None = None
         self._qimage: QImage | None = None
+        self._scaled: QImage | None = None  # the frame at its painted size (see _scaled_frame)
+        self._scaled_array: np.ndarray | None = None
+        self._scaled_key: tuple[int, int, bool] | None = None
         self.result: FrameResult | None = None
         self.labels: tuple[str, ...] = ()
         self.mirror = False
         self.selected_id: int | None = None
         self.placeholder = "No source"
         self.frames_painted = 0
+        self._read_at = 0.0
+        self.latencies_ms: deque[float] = deque(maxlen=2000)  # frame read → painted, newest last
         self.setAcceptDrops(False)  # the main window takes drops
 
     def sizeHint(self) -> QSize:
         return QSize(800, 450)
 
     # -- state --
-    def set_frame(self, image: np.ndarray, result: FrameResult | None, labels: tuple[str, ...]) -> None:
+    def set_frame(self, image: np.ndarray, result: FrameResult | None, labels: tuple[str, ...],
+                  read_at: float = 0.0) -> None:
+        """`read_at`: time.perf_counter() when the frame was read; its first paint then adds
+        read → painted to `latencies_ms`."""
+        self._read_at = read_at
+        self._scaled = None
         self._array = image  # the QImage below borrows this buffer
         self._qimage = bgr_qimage(image)
         self.result = result
@@ -71,7 +85,7 @@ class VideoView(QWidget):
         self.update()
 
     def clear(self, placeholder: str) -> None:
-        self._array = self._qimage = None
+        self._array = self._qimage = self._scaled = None
         self.result = None
         self.placeholder = placeholder
         self.update()
@@ -147,19 +161,38 @@ class VideoView(QWidget):
         self._paint_frame(painter, self.image_rect())
         painter.end()
         self.frames_painted += 1
+        if self._read_at:
+            self.latencies_ms.append((time.perf_counter() - self._read_at) * 1e3)
+            self._read_at = 0.0
+
+    def _scaled_frame(self, target: QRectF) -> QImage:
+        """The frame resized (and mirrored) to `target` in device pixels with OpenCV, once per
+        frame and size: a 1:1 blit then paints it. (QPainter's smooth scaling of a large frame
+        took 3-4 ms of the UI thread per frame.)"""
+        assert self._array is not None
+        dpr = self.devicePixelRatioF()
+        w, h = max(1, round(target.width() * dpr)), max(1, round(target.height() * dpr))
+        key = (w, h, self.mirror)
+        if self._scaled is None or self._scaled_key != key:
+            ih, iw = self._array.shape[:2]
+            if (w, h) == (iw, ih):
+                scaled = self._array
+            else:
+                shrink = w < iw / 2
+                scaled = cv2.resize(self._array, (w, h),
+                                    interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+            if self.mirror:
+                scaled = cv2.flip(scaled, 1)
+            self._scaled_array = np.ascontiguousarray(scaled)
+            self._scaled = bgr_qimage(self._scaled_array)
+            self._scaled.setDevicePixelRatio(dpr)
+            self._scaled_key = key
+        return self._scaled
 
     def _paint_frame(self, painter: QPainter, target: QRectF) -> None:
         assert self._qimage is not None
-        painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, True)
+        painter.drawImage(target.topLeft(), self._scaled_frame(target))
         painter.setRenderHint(QPainter.RenderHint.Antialiasing, True)
-        if self.mirror:
-            painter.save()
-            painter.translate(target.x() + target.width(), target.y())
-            painter.scale(-1.0, 1.0)
-            painter.drawImage(QRectF(0, 0, target.width(), target.height()), self._qimage)
-            painter.restore()
-        else:
-            painter.drawImage(target, self._qimage)
         if self.result is None or not self.labels:
             return
         font = QFont(painter.font())

@@ -222,6 +222,7 @@ class CaptureThread(threading.Thread):
         if self.abandoned:
             return False
         self.last_frame_t = time.monotonic()
+        frame.read_at = time.perf_counter()
         self.last_time_s = frame.time_s
         self.last_index = frame.index
         if self.lossless:
