@@ -3,15 +3,18 @@
 `label.lst` lines: `image_name face_id top left right bottom confidence label` with labels
 0 angry, 1 disgust, 2 fear, 3 happy, 4 sad, 5 surprise, 6 neutral. Images are looked up in
 `image/origin/`, `origin/`, `image/`, `images/` or next to label.lst. Boxes below `min_confidence`
-are filtered; missing/corrupt images, bad lines and bad boxes are counted, never a crash.
+are filtered; missing/corrupt images, bad lines (wrong field count, non-numbers, NaN/inf), image names
+outside the dataset folder (absolute or with `..`) and boxes that are empty, outside the image or over
+twice its size are counted, never a crash.
 With `align=<detector>` the face is re-detected inside the box with `app.core` and aligned (eyes
 level, the dataset's crop spec); otherwise the box is cropped as is (square, `margin` around it).
 """
 
 from __future__ import annotations
 
+import math
 from collections import Counter
-from pathlib import Path
+from pathlib import Path, PurePath
 
 import numpy as np
 
@@ -45,16 +48,19 @@ def square_box(left: float, top: float, right: float, bottom: float, margin: flo
     return round(cx - side / 2), round(cy - side / 2), max(1, round(side))
 
 
-def crop_square(img: np.ndarray, x: int, y: int, side: int) -> np.ndarray:
-    """Crop with edge replication where the square leaves the image."""
-    import cv2
+def box_fits(left: float, top: float, right: float, bottom: float, width: int, height: int) -> bool:
+    """A face box of this picture: it overlaps the image and is at most twice the image's size."""
+    overlaps = left < width and top < height and right > 0 and bottom > 0
+    return overlaps and max(right - left, bottom - top) <= 2 * max(width, height)
 
+
+def crop_square(img: np.ndarray, x: int, y: int, side: int) -> np.ndarray:
+    """Crop with edge replication where the square leaves the image; only the square is allocated
+    (padding the whole image first made a box far outside it allocate terabytes)."""
     h, w = img.shape[:2]
-    pad = max(0, -x, -y, x + side - w, y + side - h)
-    if pad:
-        img = cv2.copyMakeBorder(img, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
-        x, y = x + pad, y + pad
-    return img[y:y + side, x:x + side]
+    rows = np.clip(np.arange(y, y + side), 0, h - 1)
+    cols = np.clip(np.arange(x, x + side), 0, w - 1)
+    return img[np.ix_(rows, cols)]
 
 
 def load_expw(root: str | Path, *, labels: tuple[str, ...] = EXPRESSIONS, size: int = 48,
@@ -89,7 +95,10 @@ def load_expw(root: str | Path, *, labels: tuple[str, ...] = EXPRESSIONS, size: 
         except ValueError:
             report.skipped["malformed label.lst line"] += 1
             continue
-        if not code.isdigit() or int(code) >= len(EXPW_CODES):
+        if not all(math.isfinite(v) for v in (t, lft, r, b)):  # 'nan', 'inf', '1e999'
+            report.skipped["malformed label.lst line"] += 1
+            continue
+        if not (code.isascii() and code.isdigit()) or int(code) >= len(EXPW_CODES):  # not '²'
             report.unknown_labels[code] += 1
             continue
         label = EXPW_CODES[int(code)]
@@ -106,6 +115,9 @@ def load_expw(root: str | Path, *, labels: tuple[str, ...] = EXPRESSIONS, size: 
         if r <= lft or b <= t:
             report.skipped["empty face box"] += 1
             continue
+        if PurePath(name).is_absolute() or ".." in PurePath(name).parts:
+            report.skipped["image name outside the dataset folder"] += 1
+            continue
         if name not in cache:
             path = _find_image(root, name)
             img = cv2.imread(str(path), cv2.IMREAD_COLOR) if path is not None else None
@@ -115,6 +127,9 @@ def load_expw(root: str | Path, *, labels: tuple[str, ...] = EXPRESSIONS, size: 
                 report.corrupt.append(name if path is not None else f"{name} (missing)")
         img = cache[name]
         if img is None:
+            continue
+        if not box_fits(lft, t, r, b, img.shape[1], img.shape[0]):
+            report.skipped["face box outside the image or over twice its size"] += 1
             continue
         face = None
         if detector is not None:
