@@ -2,7 +2,7 @@
 in real time, as from a camera, and measures the frames painted per second and the added latency
 from frame read (capture thread) to overlay painted (video widget).
 
-    python -m benchmarks.gui_latency [--seconds 20] [--detector mediapipe] [--json OUT]
+    python -m benchmarks.gui_latency [--seconds 20] [--detector mediapipe blazeface] [--json OUT]
 
 Runs on the offscreen Qt platform unless QT_QPA_PLATFORM says otherwise (e.g. xcb under Xvfb).
 """
@@ -127,18 +127,18 @@ def main(argv: list[str] | None = None) -> int:
                         "street_phone.mp4's faces are too small for the short-range detector once tiled)")
     p.add_argument("--model", type=Path, default=ROOT / "models" / "default")
     p.add_argument("--seconds", type=float, default=20.0)
-    p.add_argument("--detector", default="mediapipe")
+    p.add_argument("--detector", nargs="+", default=["mediapipe", "blazeface"],
+                   help="one run per detector (default: mediapipe blazeface)")
     p.add_argument("--json", type=Path, default=None, help="also write the result here")
     args = p.parse_args(argv)
     try:
         with tempfile.TemporaryDirectory() as tmp:
             tiled = tiled_video(args.input, Path(tmp) / "tiled_2x2_30fps.mp4")
-            result = measure(tiled, args.model, args.seconds, args.detector)
+            runs = [measure(tiled, args.model, args.seconds, d) for d in args.detector]
     except EmotionLensError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    result["machine"] = machine_info()
-    result["loadavg"] = loadavg()
+    result = {"runs": runs, "machine": machine_info(), "loadavg": loadavg()}
     text = json.dumps(result, indent=2)
     print(text)
     if args.json:
