@@ -34,7 +34,7 @@ from app.core import EmotionLensError
 from app.core.annotate import AnnotateReport, check_outputs
 from app.core.bundle import load_bundle
 from app.core.settings import PipelineSettings
-from app.core.sources import IMAGE_SUFFIXES, VIDEO_SUFFIXES, CaptureOpener
+from app.core.sources import IMAGE_SUFFIXES, VIDEO_SUFFIXES, CaptureOpener, open_source
 from app.ui.about import PRIVACY, about_html
 from app.ui.annotate_dialog import AnnotateDialog, SummaryDialog, outputs_for
 from app.ui.cameras import list_cameras
@@ -52,6 +52,9 @@ VIDEO_FILTER = ("Videos and images (" + " ".join(f"*{s}" for s in sorted(VIDEO_S
                 + ");;All files (*)")
 NO_SOURCE_HINT = ("Pick a camera in the source list, open a video or image (Ctrl+O), "
                   "or drop a video onto this window.")
+
+
+CHART_INTERVAL_S = 0.1  # charts refresh at 10 Hz at most
 
 
 class MainWindow(QMainWindow):
@@ -98,8 +101,11 @@ class MainWindow(QMainWindow):
         self._build_actions()
         self._build_status_bar()
         self._connect()
+        # charts at 10 Hz, drawn right after a frame is painted (so that they never hold up the
+        # next one); this timer covers the times when no frames arrive. The video paints per frame.
+        self._charts_at = 0.0
         self._chart_timer = QTimer(self)
-        self._chart_timer.setInterval(100)  # charts at 10 Hz; the video repaints per frame
+        self._chart_timer.setInterval(round(CHART_INTERVAL_S * 1000))
         self._chart_timer.timeout.connect(self._refresh_if_dirty)
         self._chart_timer.start()
         self._status_timer = QTimer(self)
@@ -256,6 +262,7 @@ class MainWindow(QMainWindow):
         c.sourceOpened.connect(self._on_source_opened)
         c.sourceFailed.connect(self._on_source_failed)
         c.sourceEnded.connect(self._on_source_ended)
+        c.sourceWarning.connect(self.show_error)
         c.sourceDrained.connect(self._on_source_drained)
         c.cameraLost.connect(self._on_camera_lost)
         c.cameraBack.connect(self._on_camera_back)
@@ -454,6 +461,9 @@ class MainWindow(QMainWindow):
         self.video.set_frame(packet.frame.image, packet.result, self.labels, packet.frame.read_at)
         self.frames_shown += 1
         self._charts_dirty = True
+        if time.monotonic() - self._charts_at >= CHART_INTERVAL_S:
+            self.video.repaint()  # this frame first, then the charts in the time before the next
+            self.refresh_charts()
         self.frameShown.emit(packet.seq)
         if self.smoke and self.smoke_frames is not None and packet.seq >= self.smoke_frames:
             self._finish_smoke()
@@ -482,11 +492,12 @@ class MainWindow(QMainWindow):
         self.select_face(nxt)
 
     def _refresh_if_dirty(self) -> None:
-        if self._charts_dirty:
+        if self._charts_dirty and time.monotonic() - self._charts_at >= CHART_INTERVAL_S:
             self.refresh_charts()
 
     def refresh_charts(self) -> None:
         self._charts_dirty = False
+        self._charts_at = time.monotonic()
         face = self.charted_face()
         auto = self.selected_face is None
         in_view = self.history.in_view()
@@ -662,6 +673,11 @@ class MainWindow(QMainWindow):
                          ) -> AnnotateDialog | None:
         """Annotate `source` into `annotated` (+ the CSV beside it) with the current settings."""
         outputs = outputs_for(source, annotated)
+        try:  # a bad input is one message now, before a model loads or a file is written
+            open_source(source).close()
+        except EmotionLensError as exc:
+            self.show_error(one_line(exc))
+            return None
         try:
             if annotated.parent and not annotated.parent.exists():
                 annotated.parent.mkdir(parents=True, exist_ok=True)
