@@ -50,6 +50,13 @@ def one_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
+def truncated_message(video: VideoFile) -> str:
+    """What to tell the user when a video stops decoding before the frame count it announced."""
+    done = video.start_frame + video.frames_read
+    return (f"{video.name} is truncated or damaged: it stopped decoding after {done} of its "
+            f"{video.frame_count} frames")
+
+
 @dataclass(frozen=True)
 class SourceSpec:
     """What to open: a camera (index, wanted size, optional opener for tests) or a file/folder."""
@@ -99,6 +106,7 @@ class LiveEvents(QObject):
     sourceOpened = Signal(int)  # generation; the SourceInfo is CaptureThread.info
     sourceFailed = Signal(int, str)
     sourceEnded = Signal(int)  # the capture thread read the last frame
+    sourceWarning = Signal(int, str)  # e.g. a truncated video: it plays as far as it decodes
     sourceDrained = Signal(int)  # ... and the worker has processed everything before it
     cameraLost = Signal(int)
     cameraBack = Signal(int)
@@ -264,6 +272,7 @@ class CaptureThread(threading.Thread):
 
     def _run_file(self, source: FrameSource) -> None:
         offset_s, offset_i = 0.0, 0
+        warned = False
         while True:
             base: float | None = None
             last_t = 0.0
@@ -285,6 +294,9 @@ class CaptureThread(threading.Thread):
                     if base is None:
                         return
                 self._post(frame)
+            if isinstance(source, VideoFile) and source.stopped_early and not warned:
+                warned = True  # once, not on every loop
+                self.events.sourceWarning.emit(self.generation, truncated_message(source))
             more = self.loop and self.active and isinstance(source, VideoFile) and count > 1
             if not more:
                 break
@@ -481,6 +493,7 @@ class LiveController(QObject):
     sourceOpened = Signal(object)  # SourceInfo
     sourceFailed = Signal(str)
     sourceEnded = Signal()
+    sourceWarning = Signal(str)
     sourceDrained = Signal()
     cameraLost = Signal()
     cameraBack = Signal()
@@ -516,6 +529,7 @@ class LiveController(QObject):
         ev.sourceOpened.connect(self._on_opened)
         ev.sourceFailed.connect(self._on_failed)
         ev.sourceEnded.connect(self._on_ended)
+        ev.sourceWarning.connect(self._on_warning)
         ev.sourceDrained.connect(self._on_drained)
         ev.cameraLost.connect(self._on_lost)
         ev.cameraBack.connect(self._on_back)
@@ -612,6 +626,10 @@ class LiveController(QObject):
     def _on_ended(self, generation: int) -> None:
         if self._current(generation):
             self.sourceEnded.emit()
+
+    def _on_warning(self, generation: int, message: str) -> None:
+        if self._current(generation):
+            self.sourceWarning.emit(message)
 
     def _on_drained(self, generation: int) -> None:
         if generation == self.mailbox.generation:
