@@ -182,3 +182,20 @@ def test_a_model_file_that_does_not_load(qtbot, make_window, model: Path, tmp_pa
     qtbot.waitUntil(lambda: window.latest is not None and bool(window.latest.result.faces),
                     timeout=WAIT_MS)
     assert window.model_label.text() != "no model"
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (8, 8), (2, 300)])
+def test_tiny_image_shows_without_error(qtbot, make_window, tmp_path: Path, video: Path,
+                                        shape: tuple[int, int]) -> None:
+    import cv2
+    import numpy as np
+
+    tiny = tmp_path / "tiny.png"
+    cv2.imwrite(str(tiny), np.full((*shape, 3), 200, np.uint8))
+    window = make_window()
+    window.open_path(tiny)
+    qtbot.waitUntil(lambda: window.latest is not None, timeout=WAIT_MS)
+    assert window.latest.result.faces == [] and window.latest.frame.image.shape[:2] == shape
+    assert window.video.has_frame and window.errors == []
+    window.refresh_charts()  # "No face" charts, no exception
+    still_works(qtbot, window, video)
