@@ -25,6 +25,8 @@ class TrainConfig:
     contempt: str = "drop"         # AffectNet contempt: drop | disgust | keep
     split: str = "dataset"         # dataset | 70/15/15 | 70/10/20
     max_samples: int = 0           # cap on training images (0: all), stratified
+    max_val_samples: int = -1      # cap on val images (0: all; -1: max(200, max_samples // 4)
+                                   # when max_samples is set, else all), stratified
     min_confidence: float = 0.0    # ExpW: drop boxes below this confidence
     # how
     epochs: int = 50
@@ -45,12 +47,16 @@ class TrainConfig:
     smote: bool = False
     dropout: float = -1.0          # head dropout, -1: the architecture's default
     seed: int = 1234
+    deterministic: bool = False    # TF op determinism: bit-identical reruns (slower on GPU)
     # transfer learning
     weights: str = "none"          # imagenet | none | PATH to a .keras/.weights.h5
     fine_tune_layers: int = -1     # -1: train everything; N: freeze base, then unfreeze top N
     frozen_epochs: int = 0         # epochs with the base frozen before fine-tuning
     head_batchnorm: bool = False
     head_noise: float = 0.0
+    # resnet50_ippm: pyramid levels and one conv kernel per level ([]: the defaults 1,2,4 / 1,3,5)
+    ippm_scales: list[int] = field(default_factory=list)
+    ippm_kernels: list[int] = field(default_factory=list)
     # quantization / pruning / export
     export: bool = True
     int8: bool = True
@@ -71,7 +77,27 @@ class TrainConfig:
         return dataclasses.asdict(self)
 
 
+INT_LISTS = ("ippm_scales", "ippm_kernels")
+
+
+def _int_list(name: str, value: Any) -> list[int]:
+    """`[1, 2, 4]` (TOML, config.json) or `"1,2,4"` (command line) -> [1, 2, 4]; positive only."""
+    items = value.split(",") if isinstance(value, str) else value
+    try:
+        if not isinstance(items, list | tuple) or any(isinstance(v, bool | float) for v in items):
+            raise ValueError(value)
+        ints = [int(str(v).strip()) for v in items if str(v).strip()]
+        if any(v < 1 for v in ints):
+            raise ValueError(value)
+    except ValueError:
+        raise EmotionLensError(f"option {name} must be a list of positive integers, "
+                               f"got {value!r}") from None
+    return ints
+
+
 def _coerce(name: str, current: Any, value: Any) -> Any:
+    if name in INT_LISTS:
+        return _int_list(name, value)
     if isinstance(current, bool):
         if isinstance(value, bool):
             return value
@@ -163,6 +189,8 @@ def validate(cfg: TrainConfig) -> None:
         raise EmotionLensError(f"lr must be positive, got {cfg.lr}")
     if cfg.max_samples < 0:
         raise EmotionLensError(f"max_samples must be >= 0, got {cfg.max_samples}")
+    if cfg.max_val_samples < -1:
+        raise EmotionLensError(f"max_val_samples must be >= -1, got {cfg.max_val_samples}")
     if cfg.input_size and not 16 <= cfg.input_size <= 512:
         raise EmotionLensError(f"input_size must be 16..512, got {cfg.input_size}")
     if cfg.channels not in (0, 1, 3):
@@ -171,3 +199,24 @@ def validate(cfg: TrainConfig) -> None:
         raise EmotionLensError(f"label_smoothing must be in [0, 1), got {cfg.label_smoothing}")
     if not 0.0 < cfg.prune_sparsity < 1.0:
         raise EmotionLensError(f"prune_sparsity must be in (0, 1), got {cfg.prune_sparsity}")
+    _validate_ippm(cfg)
+
+
+def _validate_ippm(cfg: TrainConfig) -> None:
+    from training.architectures import ippm
+
+    if not (cfg.ippm_scales or cfg.ippm_kernels):
+        return
+    if cfg.model != "resnet50_ippm":
+        raise EmotionLensError(f"ippm_scales/ippm_kernels apply to model resnet50_ippm only, "
+                               f"not {cfg.model}")
+    problem = ippm.check(cfg.ippm_scales or ippm.SCALES, cfg.ippm_kernels or ippm.KERNELS)
+    if problem:
+        raise EmotionLensError(problem)
+
+
+def val_cap(cfg: TrainConfig) -> int:
+    """How many val images to keep (stratified); 0: all of them."""
+    if cfg.max_val_samples >= 0:
+        return cfg.max_val_samples
+    return max(200, cfg.max_samples // 4) if cfg.max_samples else 0

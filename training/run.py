@@ -12,6 +12,7 @@ import math
 import os
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -112,7 +113,9 @@ def tensorboard_available() -> bool:
     return importlib.util.find_spec("tensorboard") is not None
 
 
-def make_callbacks(cfg: TrainConfig, out: Path, state: RunState) -> list[Any]:
+def make_callbacks(cfg: TrainConfig, out: Path | None, state: RunState) -> list[Any]:
+    """The LR schedule, early stopping and time budget of a run; with `out` also its checkpoints,
+    saved progress and TensorBoard logs (a search trial passes None: same training, no files)."""
     import keras
 
     base = _callback_base()
@@ -144,17 +147,15 @@ def make_callbacks(cfg: TrainConfig, out: Path, state: RunState) -> list[Any]:
             for k, v in logs.items():
                 state.history.setdefault(k, []).append(float(v))
             val_acc = float(logs.get("val_accuracy", logs.get("accuracy", 0.0)))
-            if val_acc > state.best_val_accuracy:
+            improved = val_acc > state.best_val_accuracy
+            if improved:
                 state.best_val_accuracy = val_acc
                 state.best_epoch = epoch + 1
                 state.epochs_without_improvement = 0
-                self.model.save_weights(str(out / BEST_WEIGHTS))
             else:
                 state.epochs_without_improvement += 1
-            tmp = out / "last.tmp.keras"
-            self.model.save(str(tmp))
-            tmp.replace(out / LAST_CKPT)
-            state.save()
+            if out is not None:
+                self._checkpoint(improved)
             log(f"epoch {epoch + 1}: " + " ".join(
                 f"{k}={v:.4g}" for k, v in logs.items()) + f" (best {state.best_val_accuracy:.4f}"
                 f" @ {state.best_epoch})")
@@ -168,11 +169,22 @@ def make_callbacks(cfg: TrainConfig, out: Path, state: RunState) -> list[Any]:
                     log(f"time budget {cfg.time_budget_min:g} min reached after epoch {epoch + 1}")
                     self.model.stop_training = True
 
+        def _checkpoint(self, improved: bool) -> None:
+            assert out is not None
+            if improved:
+                self.model.save_weights(str(out / BEST_WEIGHTS))
+            tmp = out / "last.tmp.keras"
+            self.model.save(str(tmp))
+            tmp.replace(out / LAST_CKPT)
+            state.save()
+
     cbs: list[Any] = [Progress()]
     if cfg.schedule == "plateau":
         cbs.append(keras.callbacks.ReduceLROnPlateau(
             monitor="val_loss", factor=cfg.plateau_factor, patience=cfg.plateau_patience,
             min_lr=cfg.min_lr, verbose=1))
+    if out is None:
+        return cbs
     if cfg.tensorboard and not tensorboard_available():
         log("TensorBoard logs skipped: the tensorboard package is not installed")
     elif cfg.tensorboard:
@@ -218,7 +230,15 @@ def build_model(cfg: TrainConfig, num_classes: int) -> Any:
             kwargs["dropout"] = cfg.dropout
     elif cfg.dropout >= 0 and cfg.model == "vgg_small":
         kwargs["dropout"] = cfg.dropout
+    kwargs.update(architecture_options(cfg))
     return arch.build((size, size, channels), num_classes, **kwargs)
+
+
+def architecture_options(cfg: TrainConfig) -> dict[str, Any]:
+    """Builder options that change the architecture's layers (so also its tf_keras twin's)."""
+    from training.architectures import ippm
+
+    return ippm.options(cfg.ippm_scales, cfg.ippm_kernels) if cfg.model == "resnet50_ippm" else {}
 
 
 def resolve_input(cfg: TrainConfig) -> tuple[int, int]:
@@ -230,81 +250,97 @@ def resolve_input(cfg: TrainConfig) -> tuple[int, int]:
 
 # --------------------------------------------------------------------------- main flow
 
-def train(cfg: TrainConfig, *, resume: bool = False) -> Path:
-    """Train per `cfg`, writing checkpoints and finally the bundle + reports into `cfg.out`."""
-    out = Path(cfg.out)
+def seed_everything(cfg: TrainConfig) -> None:
+    """Seed Python, NumPy, TensorFlow and Keras from `cfg.seed`; `cfg.deterministic` also turns on
+    TensorFlow op determinism (process-wide) for bit-identical reruns."""
+    import keras
+
+    keras.utils.set_random_seed(cfg.seed)
+    if cfg.deterministic:
+        import tensorflow as tf
+
+        tf.config.experimental.enable_op_determinism()
+
+
+@dataclass
+class TrainData:
+    """What a run trains and validates on (the search's trials see exactly the same)."""
+    splits: Any
+    val: Any                  # the (capped) val Dataset
+    x: np.ndarray             # training images after the cap and oversampling/SMOTE
+    y: np.ndarray
+    labels: tuple[str, ...]
+    class_weights: np.ndarray
+
+
+def load_data(cfg: TrainConfig) -> TrainData:
+    """Load the splits, apply `max_samples`/`max_val_samples` and oversampling/SMOTE."""
     if not cfg.data:
         raise EmotionLensError("no dataset given (use --data PATH or data = ... in --config)")
     if not Path(cfg.data).exists():
         raise EmotionLensError(f"dataset not found: {cfg.data}")
-
-    import keras
-
     from training.data import balance
-    from training.data.augment import build_augmenter
     from training.data.loading import load_splits
     from training.data.splits import stratified_cap
 
-    out.mkdir(parents=True, exist_ok=True)
-    state = RunState(out)
-    if resume:
-        if not state.load():
-            raise EmotionLensError(f"nothing to resume in {out} (no {STATE_FILE})")
-        log(f"resuming {out} at epoch {state.epoch} (best val acc {state.best_val_accuracy:.4f})")
-    (out / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
-
-    keras.utils.set_random_seed(cfg.seed)
     size, channels = resolve_input(cfg)
     splits = load_splits(cfg.data, fmt=cfg.dataset_format, size=size, channels=channels,
                          exclude=cfg.exclude, contempt=cfg.contempt, split=cfg.split,
                          seed=cfg.seed, min_confidence=cfg.min_confidence)
-    for note in splits.notes:
-        log(note)
     train_ds, val_ds = splits.train, splits.val
-    labels = train_ds.labels
     if cfg.max_samples:
         train_ds = train_ds.subset(stratified_cap(train_ds.y, cfg.max_samples, cfg.seed))
-        val_cap = max(200, cfg.max_samples // 4)
-        val_ds = val_ds.subset(stratified_cap(val_ds.y, val_cap, cfg.seed))
+    if config_mod.val_cap(cfg):
+        val_ds = val_ds.subset(stratified_cap(val_ds.y, config_mod.val_cap(cfg), cfg.seed))
     x, y = train_ds.x, train_ds.y
     if cfg.smote:
         x, y = balance.smote(x, y, cfg.seed)
     elif cfg.oversample:
         x, y = balance.oversample(x, y, cfg.seed)
+    labels = train_ds.labels
     cw = balance.class_weights(y, len(labels), cfg.class_weights)
-    log(f"train {len(y)} images, val {len(val_ds)}; classes {labels}; class weights "
-        + ", ".join(f"{n}={w:.2f}" for n, w in zip(labels, cw, strict=True)))
+    return TrainData(splits, val_ds, x, y, labels, cw)
 
+
+def make_datasets(cfg: TrainConfig, data: TrainData) -> tuple[Any, Any]:
+    """The shuffled (augmented, weighted) training batches and the val batches; reseeds first."""
+    from training.data.augment import build_augmenter
+
+    seed_everything(cfg)
+    n = len(data.labels)
     augmenter = build_augmenter(cfg.augment, cfg.seed) if cfg.augment.enabled else None
-    train_tf = make_tf_dataset(x, y, len(labels), batch_size=cfg.batch_size, shuffle=True,
+    train_tf = make_tf_dataset(data.x, data.y, n, batch_size=cfg.batch_size, shuffle=True,
                                seed=cfg.seed, augmenter=augmenter,
-                               weights=cw if cfg.class_weights != "none" else None)
-    val_tf = make_tf_dataset(val_ds.x, val_ds.y, len(labels), batch_size=256, shuffle=False,
+                               weights=data.class_weights if cfg.class_weights != "none" else None)
+    val_tf = make_tf_dataset(data.val.x, data.val.y, n, batch_size=256, shuffle=False,
                              seed=cfg.seed)
+    return train_tf, val_tf
 
+
+def new_model(cfg: TrainConfig, num_classes: int) -> Any:
+    """Reseed, build and compile the model (a pretrained backbone frozen per `fine_tune_layers` /
+    `frozen_epochs`). Call it inside the distribution strategy's scope."""
+    seed_everything(cfg)
+    model = build_model(cfg, num_classes)
+    if fine_tunes(cfg):
+        from training.architectures.applications import set_trainable_top
+
+        set_trainable_top(model, 0 if cfg.frozen_epochs > 0 else cfg.fine_tune_layers)
+    compile_model(model, cfg)
+    return model
+
+
+def fine_tunes(cfg: TrainConfig) -> bool:
+    return registry_get(cfg.model).pretrained and cfg.fine_tune_layers >= 0
+
+
+def fit_model(cfg: TrainConfig, model: Any, train_tf: Any, val_tf: Any, callbacks: list[Any],
+              state: RunState, strategy: Any = None) -> None:
+    """Train from `state.epoch` to `cfg.epochs`: the frozen-backbone phase first (if any), then
+    the rest; callbacks stop it early (early stopping, time budget)."""
     from training import runtime
 
-    mixed = runtime.setup_mixed_precision(cfg.mixed_precision)
-    strategy = runtime.strategy_for(cfg.distribute)
-    if mixed or strategy is not None:
-        log(f"mixed precision {'on' if mixed else 'off'}; strategy "
-            f"{type(strategy).__name__ if strategy is not None else 'default'}")
-    arch = registry_get(cfg.model)
-    fine_tune = arch.pretrained and cfg.fine_tune_layers >= 0
-    with runtime.scope(strategy):
-        if resume and (out / LAST_CKPT).is_file():
-            model = keras.models.load_model(str(out / LAST_CKPT))
-        else:
-            model = build_model(cfg, len(labels))
-            if fine_tune:
-                from training.architectures.applications import set_trainable_top
-
-                set_trainable_top(model, 0 if cfg.frozen_epochs > 0 else cfg.fine_tune_layers)
-            compile_model(model, cfg)
-    log(f"model {cfg.model}: {model.count_params():,} parameters, input {size}×{size}×{channels}")
-
-    callbacks = make_callbacks(cfg, out, state)
-    if fine_tune and cfg.frozen_epochs > 0 and state.epoch < cfg.frozen_epochs:
+    if fine_tunes(cfg) and cfg.frozen_epochs > 0 and state.epoch < cfg.frozen_epochs:
         log(f"training the head with the backbone frozen for {cfg.frozen_epochs} epochs")
         model.fit(train_tf, validation_data=val_tf, epochs=min(cfg.frozen_epochs, cfg.epochs),
                   initial_epoch=state.epoch, callbacks=callbacks, verbose=2, shuffle=False)
@@ -318,6 +354,54 @@ def train(cfg: TrainConfig, *, resume: bool = False) -> Path:
     if state.epoch < cfg.epochs and not model.stop_training and budget_left(cfg, state):
         model.fit(train_tf, validation_data=val_tf, epochs=cfg.epochs, initial_epoch=state.epoch,
                   callbacks=callbacks, verbose=2, shuffle=False)
+
+
+def train(cfg: TrainConfig, *, resume: bool = False) -> Path:
+    """Train per `cfg`, writing checkpoints and finally the bundle + reports into `cfg.out`.
+
+    Seeding: the model is built right after reseeding and the input pipeline made right after
+    reseeding again, as a search trial does, so `--config best_config.toml` repeats the trial."""
+    out = Path(cfg.out)
+    if not cfg.data:
+        raise EmotionLensError("no dataset given (use --data PATH or data = ... in --config)")
+    if not Path(cfg.data).exists():
+        raise EmotionLensError(f"dataset not found: {cfg.data}")
+
+    import keras
+
+    out.mkdir(parents=True, exist_ok=True)
+    state = RunState(out)
+    if resume:
+        if not state.load():
+            raise EmotionLensError(f"nothing to resume in {out} (no {STATE_FILE})")
+        log(f"resuming {out} at epoch {state.epoch} (best val acc {state.best_val_accuracy:.4f})")
+    (out / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
+
+    seed_everything(cfg)
+    size, channels = resolve_input(cfg)
+    data = load_data(cfg)
+    for note in data.splits.notes:
+        log(note)
+    labels = data.labels
+    log(f"train {len(data.y)} images, val {len(data.val)}; classes {labels}; class weights "
+        + ", ".join(f"{n}={w:.2f}" for n, w in zip(labels, data.class_weights, strict=True)))
+
+    from training import runtime
+
+    mixed = runtime.setup_mixed_precision(cfg.mixed_precision)
+    strategy = runtime.strategy_for(cfg.distribute)
+    if mixed or strategy is not None:
+        log(f"mixed precision {'on' if mixed else 'off'}; strategy "
+            f"{type(strategy).__name__ if strategy is not None else 'default'}")
+    with runtime.scope(strategy):
+        if resume and (out / LAST_CKPT).is_file():
+            model = keras.models.load_model(str(out / LAST_CKPT))
+        else:
+            model = new_model(cfg, len(labels))
+    log(f"model {cfg.model}: {model.count_params():,} parameters, input {size}×{size}×{channels}")
+    train_tf, val_tf = make_datasets(cfg, data)
+
+    fit_model(cfg, model, train_tf, val_tf, make_callbacks(cfg, out, state), state, strategy)
     state.finished = True
     state.save()
     if (out / BEST_WEIGHTS).is_file():
@@ -329,7 +413,7 @@ def train(cfg: TrainConfig, *, resume: bool = False) -> Path:
         keras.mixed_precision.set_global_policy("float32")
         model = build_model(cfg, len(labels))
         model.set_weights(weights)
-    finish(cfg, out, model, splits, val_ds, labels, state, size, channels)
+    finish(cfg, out, model, data.splits, data.val, labels, state, size, channels)
     return out
 
 
@@ -409,6 +493,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="AffectNet contempt class: drop (default), map to disgust, or keep as an 8th class")
     add("--split", choices=config_mod.CHOICES["split"], help="splits (default: the dataset's)")
     add("--max-samples", type=int, help="cap on training images (stratified), for quick runs")
+    add("--max-val-samples", type=int, help="cap on val images (stratified; 0: all; default: "
+                                            "max(200, max-samples/4) with --max-samples, else all)")
     add("--min-confidence", type=float, help="ExpW: drop face boxes below this confidence")
     add("--input-size", type=int, help="input side in pixels (default: the architecture's)")
     add("--channels", type=int, choices=(1, 3), help="1 gray or 3 RGB (default: the architecture's)")
@@ -418,6 +504,8 @@ def build_parser() -> argparse.ArgumentParser:
     add("--frozen-epochs", type=int, help="epochs with the base frozen before fine-tuning")
     add("--head-batchnorm", action=argparse.BooleanOptionalAction, help="BatchNorm in the head")
     add("--head-noise", type=float, help="GaussianNoise std in the head")
+    add("--ippm-scales", help="resnet50_ippm pyramid scales, e.g. 1,2,4 (the default)")
+    add("--ippm-kernels", help="resnet50_ippm conv kernel per scale, e.g. 1,3,5 (the default)")
     add("--qat", action=argparse.BooleanOptionalAction,
         help="quantization-aware fine-tuning (tfmot, tf_keras twin, own subprocess)")
     add("--qat-epochs", type=int, help="QAT fine-tuning epochs (default 2)")
@@ -430,6 +518,8 @@ def build_parser() -> argparse.ArgumentParser:
     add("--distribute", choices=config_mod.CHOICES["distribute"], help="default auto")
     add("--tensorboard", action=argparse.BooleanOptionalAction, help="TensorBoard logs (default on)")
     add("--seed", type=int, help=f"random seed (default {d.seed})")
+    add("--deterministic", action=argparse.BooleanOptionalAction,
+        help="TensorFlow op determinism: bit-identical reruns (default off)")
     add("--name", help="display name written to model.json")
     add("--resume", action="store_true", help="continue the interrupted run in --out")
     add("--suite", choices=("seeds",), help="train every architecture with a given budget "

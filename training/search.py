@@ -15,17 +15,21 @@ file with `space = "FILE"` or an inline `[search.space]` table); every key lists
     ippm_kernels = [[1, 3, 5], [1, 3]] # resnet50_ippm only (one kernel per scale)
 
 Every trial trains for `--max-epochs` epochs and is scored on the validation split only
-(`val_accuracy`). The tuner's project directory is `OUT/search/` (`overwrite=False`), so an
-interrupted search resumes: finished trials are not re-run. Writes `OUT/search_results.md`,
-`OUT/search_results.csv` (trials sorted by score) and `OUT/best_config.toml` (reproduce the winner
-with `python -m training.run --config OUT/best_config.toml`).
+(`val_accuracy`, its best epoch). A trial is trained exactly as `training.run` trains: the same data
+(`max_samples`/`max_val_samples` caps), the model built right after reseeding and the input pipeline
+made right after reseeding again, the same LR schedule, early stopping and frozen-backbone phase;
+only checkpoints and TensorBoard logs are left out (`deterministic = true` makes the two bit-identical;
+without it CPU/GPU thread order adds noise). The tuner's project directory is `OUT/search/`
+(`overwrite=False`), so an interrupted search resumes: finished trials are not re-run. Writes
+`OUT/search_results.md`, `OUT/search_results.csv` (trials sorted by score) and `OUT/best_config.toml`
+(the winner's values with `epochs` = the trial's epochs, so `python -m training.run --config
+OUT/best_config.toml` repeats the trial; raise `--epochs` for a longer final run).
 """
 
 from __future__ import annotations
 
 import csv
 import dataclasses
-import functools
 import json
 import math
 from dataclasses import dataclass
@@ -74,8 +78,10 @@ def _ints(text: str) -> tuple[int, ...]:
     return tuple(int(v) for v in str(text).split(","))
 
 
-def parse_space(raw: Any, source: str, model: str) -> dict[str, list[Any]]:
-    """Validate a `[space]` table: known keys, non-empty lists of valid values."""
+def parse_space(raw: Any, source: str, model: str, base: TrainConfig | None = None
+                ) -> dict[str, list[Any]]:
+    """Validate a `[space]` table: known keys, non-empty lists of valid values (iPPM levels
+    against `base`'s configured ones where only one of scales/kernels is searched)."""
     from training.architectures import registry
 
     if not isinstance(raw, dict):
@@ -106,23 +112,21 @@ def parse_space(raw: Any, source: str, model: str) -> dict[str, list[Any]]:
     if ({"ippm_scales", "ippm_kernels"} & set(space)) and model != "resnet50_ippm":
         raise EmotionLensError(f"{source}: ippm_scales/ippm_kernels need --model resnet50_ippm")
     if {"ippm_scales", "ippm_kernels"} & set(space):
-        _check_ippm(space, source)
+        _check_ippm(space, source, base)
     return space
 
 
-def _check_ippm(space: dict[str, list[Any]], source: str) -> None:
+def _check_ippm(space: dict[str, list[Any]], source: str, base: TrainConfig | None) -> None:
+    """Every searched combination of iPPM scales and kernels must be buildable."""
     from training.architectures import ippm
 
-    scales = [_ints(v) for v in space.get("ippm_scales", [",".join(map(str, ippm.SCALES))])]
-    kernels = [_ints(v) for v in space.get("ippm_kernels", [",".join(map(str, ippm.KERNELS))])]
-    for sc in scales:
-        if any(max(sc) % s for s in sc):
-            raise EmotionLensError(f"{source}: iPPM scales must divide the largest one: {list(sc)}")
-    lengths = {len(v) for v in scales} | {len(v) for v in kernels}
-    if len(lengths) > 1:
-        raise EmotionLensError(f"{source}: every ippm_scales and ippm_kernels entry needs the same "
-                               f"length (one kernel per scale; defaults {list(ippm.SCALES)}, "
-                               f"{list(ippm.KERNELS)})")
+    scales = base.ippm_scales if base is not None and base.ippm_scales else ippm.SCALES
+    kernels = base.ippm_kernels if base is not None and base.ippm_kernels else ippm.KERNELS
+    for sc in space.get("ippm_scales", [_encode(list(scales))]):
+        for k in space.get("ippm_kernels", [_encode(list(kernels))]):
+            problem = ippm.check(_ints(sc), _ints(k))
+            if problem:
+                raise EmotionLensError(f"{source}: {problem}")
 
 
 def _check(key: str, v: Any) -> Any:
@@ -147,13 +151,14 @@ def _check(key: str, v: Any) -> Any:
     return v
 
 
-def load_space_file(path: str | Path, model: str) -> dict[str, list[Any]]:
+def load_space_file(path: str | Path, model: str, base: TrainConfig | None = None
+                    ) -> dict[str, list[Any]]:
     data = config_mod.load_toml(path)
     raw = data.get("space", data.get("search", {}).get("space") if isinstance(
         data.get("search"), dict) else None)
     if raw is None:
         raise EmotionLensError(f"{path}: no [space] table")
-    return parse_space(raw, str(path), model)
+    return parse_space(raw, str(path), model, base)
 
 
 def options_from(args: Any, cfg: TrainConfig) -> SearchOptions | None:
@@ -176,16 +181,16 @@ def options_from(args: Any, cfg: TrainConfig) -> SearchOptions | None:
     if method not in METHODS:
         raise EmotionLensError(f"search method must be one of {', '.join(METHODS)}, got {method!r}")
     if args.space:
-        space = load_space_file(args.space, cfg.model)
+        space = load_space_file(args.space, cfg.model, cfg)
         source = args.space
     elif isinstance(table.get("space"), str):
         space_path = Path(table["space"])
         if not space_path.is_absolute():
             space_path = Path(args.config).parent / space_path
-        space = load_space_file(space_path, cfg.model)
+        space = load_space_file(space_path, cfg.model, cfg)
         source = str(space_path)
     elif isinstance(table.get("space"), dict):
-        space = parse_space(table["space"], f"{args.config} [search.space]", cfg.model)
+        space = parse_space(table["space"], f"{args.config} [search.space]", cfg.model, cfg)
         source = f"{args.config} [search.space]"
     else:
         raise EmotionLensError("no search space (use --space FILE or space = ... in [search])")
@@ -201,9 +206,10 @@ def options_from(args: Any, cfg: TrainConfig) -> SearchOptions | None:
 
 def trial_config(cfg: TrainConfig, values: dict[str, Any], max_epochs: int | None = None
                  ) -> TrainConfig:
-    """`cfg` with a trial's hyperparameter values applied (iPPM values are not config options)."""
+    """`cfg` with a trial's hyperparameter values applied (and `epochs` = `max_epochs`)."""
     over: dict[str, Any] = {k: values[k] for k in ("lr", "batch_size", "optimizer", "dropout",
                                                     "fine_tune_layers") if k in values}
+    over.update({k: list(_ints(values[k])) for k in ("ippm_scales", "ippm_kernels") if k in values})
     if max_epochs is not None:
         over["epochs"] = max_epochs
     if "augment_strength" in values:
@@ -216,66 +222,32 @@ def trial_config(cfg: TrainConfig, values: dict[str, Any], max_epochs: int | Non
     return config_mod.apply(cfg, over, "search space")
 
 
-def build_trial_model(cfg: TrainConfig, values: dict[str, Any], num_classes: int) -> Any:
-    from training import run as run_mod
-
-    if "ippm_scales" not in values and "ippm_kernels" not in values:
-        return run_mod.build_model(cfg, num_classes)
-    from training.architectures import applications, ippm
-
-    scales = _ints(values.get("ippm_scales", ",".join(map(str, ippm.SCALES))))
-    kernels = _ints(values.get("ippm_kernels", ",".join(map(str, ippm.KERNELS))))
-    if len(scales) != len(kernels):
-        raise ValueError(f"iPPM: {len(scales)} scales but {len(kernels)} kernels")
-    build = applications.builder("resnet50", functools.partial(
-        ippm.ippm_block, scales=scales, kernels=kernels))
-    size, channels = run_mod.resolve_input(cfg)
-    kwargs: dict[str, Any] = {"weights": cfg.weights, "head_batchnorm": cfg.head_batchnorm,
-                              "head_noise": cfg.head_noise}
-    if cfg.dropout >= 0:
-        kwargs["dropout"] = cfg.dropout
-    return build((size, size, channels), num_classes, **kwargs)
-
-
 # --------------------------------------------------------------------------- the search
 
-def _hypermodel(cfg: TrainConfig, opts: SearchOptions, data: dict[str, Any]) -> Any:
+def _hypermodel(cfg: TrainConfig, opts: SearchOptions, data: Any, strategy: Any) -> Any:
+    """Each trial: `training.run.new_model` in build(), then `make_datasets` and `fit_model` with
+    the run's own callbacks (no files written) in fit(); scored by its best val accuracy."""
     import keras_tuner as kt
 
     from training import run as run_mod
-    from training.data import balance
-    from training.data.augment import build_augmenter
 
     class EmotionHyperModel(kt.HyperModel):
         def declare(self, hp: Any) -> dict[str, Any]:
             return {k: hp.Choice(k, v) for k, v in opts.space.items()}
 
         def build(self, hp: Any) -> Any:
+            tcfg = trial_config(cfg, self.declare(hp), opts.max_epochs)
+            return run_mod.new_model(tcfg, len(data.labels))
+
+        def fit(self, hp: Any, model: Any, *args: Any, **kwargs: Any) -> float:
             values = self.declare(hp)
             tcfg = trial_config(cfg, values, opts.max_epochs)
-            model = build_trial_model(tcfg, values, data["num_classes"])
-            arch = run_mod.registry_get(tcfg.model)
-            if arch.pretrained and tcfg.fine_tune_layers >= 0:
-                from training.architectures.applications import set_trainable_top
-
-                set_trainable_top(model, tcfg.fine_tune_layers)
-            run_mod.compile_model(model, tcfg)
-            return model
-
-        def fit(self, hp: Any, model: Any, *args: Any, **kwargs: Any) -> Any:
-            values = self.declare(hp)
-            tcfg = trial_config(cfg, values, opts.max_epochs)
-            x, y = data["x"], data["y"]
-            cw = balance.class_weights(y, data["num_classes"], tcfg.class_weights)
-            aug = build_augmenter(tcfg.augment, tcfg.seed) if tcfg.augment.enabled else None
-            train_tf = run_mod.make_tf_dataset(
-                x, y, data["num_classes"], batch_size=tcfg.batch_size, shuffle=True,
-                seed=tcfg.seed, augmenter=aug,
-                weights=cw if tcfg.class_weights != "none" else None)
-            kwargs.pop("validation_data", None)
-            kwargs.setdefault("verbose", 2)
-            return model.fit(train_tf, validation_data=data["val_tf"], epochs=opts.max_epochs,
-                             shuffle=False, **kwargs)
+            run_mod.log(f"trial {values}")
+            train_tf, val_tf = run_mod.make_datasets(tcfg, data)
+            state = run_mod.RunState(Path(cfg.out) / "search")  # in memory only
+            callbacks = run_mod.make_callbacks(tcfg, None, state) + list(kwargs.get("callbacks", []))
+            run_mod.fit_model(tcfg, model, train_tf, val_tf, callbacks, state, strategy)
+            return state.best_val_accuracy
 
     return EmotionHyperModel()
 
@@ -302,11 +274,15 @@ def _resumable_grid_oracle() -> type:
     return ResumableGridSearchOracle
 
 
-def make_tuner(hypermodel: Any, opts: SearchOptions, directory: Path, seed: int) -> Any:
+def make_tuner(hypermodel: Any, opts: SearchOptions, directory: Path, seed: int,
+               strategy: Any = None) -> Any:
     import keras_tuner as kt
 
     objective = kt.Objective(OBJECTIVE, direction="max")
-    common = {"directory": str(directory), "project_name": opts.method, "overwrite": False}
+    common: dict[str, Any] = {"directory": str(directory), "project_name": opts.method,
+                              "overwrite": False}
+    if strategy is not None:
+        common["distribution_strategy"] = strategy
     if opts.method == "grid":
         oracle = _resumable_grid_oracle()(objective=objective, max_trials=opts.trials, seed=seed)
         return kt.Tuner(oracle=oracle, hypermodel=hypermodel, **common)
@@ -314,50 +290,23 @@ def make_tuner(hypermodel: Any, opts: SearchOptions, directory: Path, seed: int)
     return cls(hypermodel, objective=objective, max_trials=opts.trials, seed=seed, **common)
 
 
-def _load_data(cfg: TrainConfig) -> dict[str, Any]:
-    """Train/val arrays as `training.run.train` prepares them (the test split is never used)."""
-    from training import run as run_mod
-    from training.data import balance
-    from training.data.loading import load_splits
-    from training.data.splits import stratified_cap
-
-    if not cfg.data:
-        raise EmotionLensError("no dataset given (use --data PATH or data = ... in --config)")
-    if not Path(cfg.data).exists():
-        raise EmotionLensError(f"dataset not found: {cfg.data}")
-    size, channels = run_mod.resolve_input(cfg)
-    splits = load_splits(cfg.data, fmt=cfg.dataset_format, size=size, channels=channels,
-                         exclude=cfg.exclude, contempt=cfg.contempt, split=cfg.split,
-                         seed=cfg.seed, min_confidence=cfg.min_confidence)
-    train_ds, val_ds = splits.train, splits.val
-    if cfg.max_samples:
-        train_ds = train_ds.subset(stratified_cap(train_ds.y, cfg.max_samples, cfg.seed))
-        val_ds = val_ds.subset(stratified_cap(val_ds.y, max(200, cfg.max_samples // 4), cfg.seed))
-    x, y = train_ds.x, train_ds.y
-    if cfg.smote:
-        x, y = balance.smote(x, y, cfg.seed)
-    elif cfg.oversample:
-        x, y = balance.oversample(x, y, cfg.seed)
-    n = len(train_ds.labels)
-    val_tf = run_mod.make_tf_dataset(val_ds.x, val_ds.y, n, batch_size=256, shuffle=False,
-                                     seed=cfg.seed)
-    return {"x": x, "y": y, "num_classes": n, "val_tf": val_tf, "n_val": len(val_ds)}
-
-
 def run_search(cfg: TrainConfig, opts: SearchOptions) -> list[dict[str, Any]]:
     """Run (or resume) the search; write the results table and the best config. Returns the
     completed trials, best first."""
-    import keras
-
-    from training.run import log
+    from training import run as run_mod
+    from training import runtime
 
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
-    keras.utils.set_random_seed(cfg.seed)
-    data = _load_data(cfg)
-    log(f"{opts.method} search over {', '.join(opts.space)} ({opts.source}): up to {opts.trials} "
-        f"trials × {opts.max_epochs} epochs, scored on val ({data['n_val']} images)")
-    tuner = make_tuner(_hypermodel(cfg, opts, data), opts, out / "search", cfg.seed)
+    run_mod.seed_everything(cfg)
+    data = run_mod.load_data(cfg)
+    runtime.setup_mixed_precision(cfg.mixed_precision)
+    strategy = runtime.strategy_for(cfg.distribute)
+    run_mod.log(f"{opts.method} search over {', '.join(opts.space)} ({opts.source}): up to "
+                f"{opts.trials} trials × {opts.max_epochs} epochs on {len(data.y)} training images, "
+                f"scored on val ({len(data.val)} images)")
+    tuner = make_tuner(_hypermodel(cfg, opts, data, strategy), opts, out / "search", cfg.seed,
+                       strategy)
     try:
         tuner.search(verbose=0)
     except RuntimeError as exc:  # KerasTuner: too many failed trials
@@ -367,8 +316,8 @@ def run_search(cfg: TrainConfig, opts: SearchOptions) -> list[dict[str, Any]]:
         raise EmotionLensError(f"no search trial completed (see {out / 'search'})")
     write_results(out, rows, opts)
     write_best_config(out / "best_config.toml", cfg, rows[0], opts)
-    log(f"best trial {rows[0]['trial']}: val_accuracy {rows[0]['score']:.4f} "
-        f"{rows[0]['values']}; wrote {out / 'search_results.md'}, {out / 'best_config.toml'}")
+    run_mod.log(f"best trial {rows[0]['trial']}: val_accuracy {rows[0]['score']:.4f} "
+                f"{rows[0]['values']}; wrote {out / 'search_results.md'}, {out / 'best_config.toml'}")
     return rows
 
 
@@ -415,17 +364,16 @@ def _toml_value(v: Any) -> str:
 
 def write_best_config(path: Path, cfg: TrainConfig, best: dict[str, Any],
                       opts: SearchOptions) -> None:
-    """A TOML config for `training.run --config` with the winner's values (full epochs)."""
-    best_cfg = trial_config(cfg, best["values"])
+    """A TOML config for `training.run --config` with the winner's values and the trial's epochs:
+    training with it repeats the trial (same data, seed, schedule, architecture)."""
+    best_cfg = trial_config(cfg, best["values"], opts.max_epochs)
     best_cfg = dataclasses.replace(best_cfg, out=str(Path(cfg.out) / "best"))
     data = best_cfg.to_dict()
     aug = data.pop("augment")
     lines = [f"# best of a {opts.method} search: trial {best['trial']}, val_accuracy "
-             f"{best['score']:.4f} after {opts.max_epochs} epochs",
-             f"# reproduce: python -m training.run --config {path}"]
-    ippm_vals = {k: best["values"][k] for k in ("ippm_scales", "ippm_kernels") if k in best["values"]}
-    if ippm_vals:
-        lines.append(f"# iPPM (not a config option; the registry default is used): {ippm_vals}")
+             f"{best['score']:.4f} (best epoch of {opts.max_epochs})",
+             f"# reproduce: python -m training.run --config {path}",
+             "# (epochs = the trial's; add --epochs N --out DIR for a longer final run)"]
     lines += [f"{k} = {_toml_value(v)}" for k, v in data.items()]
     lines += ["", "[augment]"] + [f"{k} = {_toml_value(v)}" for k, v in aug.items()]
     path.write_text("\n".join(lines) + "\n")

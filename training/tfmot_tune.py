@@ -69,6 +69,7 @@ def _child(run: Path, modes: list[str]) -> dict[str, Any]:
     from training.export import calibration_images
     from training.litert import TFLiteModel
     from training.metrics import compute_metrics, rounded
+    from training.run import architecture_options
 
     cfg = config_mod.apply(config_mod.TrainConfig(), json.loads((run / "config.json").read_text()),
                            "config.json")
@@ -81,7 +82,8 @@ def _child(run: Path, modes: list[str]) -> dict[str, Any]:
     train, val = splits.train, splits.val
     if cfg.max_samples:
         train = train.subset(stratified_cap(train.y, cfg.max_samples, cfg.seed))
-        val = val.subset(stratified_cap(val.y, max(200, cfg.max_samples // 4), cfg.seed))
+    if config_mod.val_cap(cfg):
+        val = val.subset(stratified_cap(val.y, config_mod.val_cap(cfg), cfg.seed))
     labels = train.labels
     saved = np.load(run / WEIGHTS_FILE)
     weights = [saved[k] for k in sorted(k for k in saved.files if k.startswith("w"))]
@@ -90,6 +92,7 @@ def _child(run: Path, modes: list[str]) -> dict[str, Any]:
         kwargs: dict[str, Any] = {"keras_module": tf_keras}
         if arch.pretrained:
             kwargs.update(head_batchnorm=cfg.head_batchnorm, head_noise=cfg.head_noise)
+        kwargs.update(architecture_options(cfg))
         m = arch.build((size, size, channels), len(labels), **kwargs)
         try:
             m.set_weights(weights)

@@ -81,3 +81,21 @@ def test_ippm_levels(keras_mod):
     # backbone output 1×1×2048 upsampled ×4 + three 128-filter levels
     assert concat.output.shape[1:] == (4, 4, 2048 + 3 * 128)
     assert model.get_layer("ippm2_conv").kernel.shape[:2] == (5, 5)
+
+
+def test_ippm_levels_from_the_config(keras_mod):
+    """`ippm_scales`/`ippm_kernels` config fields reach the resnet50_ippm builder."""
+    from training import config as config_mod
+    from training.run import build_model
+
+    cfg = config_mod.apply(config_mod.TrainConfig(), {"model": "resnet50_ippm", "input_size": 32,
+                                                      "ippm_scales": [1, 2],
+                                                      "ippm_kernels": [3, 1]}, "test")
+    model = build_model(cfg, 7)
+    assert model.get_layer("ippm_concat").output.shape[1:] == (2, 2, 2048 + 2 * 128)
+    assert model.get_layer("ippm0_conv").kernel.shape[:2] == (3, 3)
+    assert model.get_layer("ippm1_conv").kernel.shape[:2] == (1, 1)
+    with pytest.raises(ValueError):
+        model.get_layer("ippm2_conv")
+    with pytest.raises(EmotionLensError, match="one kernel per scale"):
+        registry.get("resnet50_ippm").build((32, 32, 3), 7, ippm_scales=(1, 2), ippm_kernels=(1,))

@@ -40,6 +40,40 @@ def test_bad_values(values: dict, needle: str):
         config_mod.apply(config_mod.TrainConfig(), values, "test")
 
 
+def test_ippm_levels_are_config_fields(tmp_path: Path):
+    toml = tmp_path / "c.toml"
+    toml.write_text('model = "resnet50_ippm"\nippm_scales = [1, 2]\nippm_kernels = [1, 3]\n')
+    cfg = config_from_args(build_parser().parse_args(["--config", str(toml)]))
+    assert (cfg.ippm_scales, cfg.ippm_kernels) == ([1, 2], [1, 3])
+    cfg = config_from_args(build_parser().parse_args(
+        ["--config", str(toml), "--ippm-scales", "1,3", "--ippm-kernels", "5,5"]))
+    assert (cfg.ippm_scales, cfg.ippm_kernels) == ([1, 3], [5, 5])
+    again = config_mod.apply(config_mod.TrainConfig(), cfg.to_dict(), "config.json")
+    assert again.ippm_scales == [1, 3]  # round trip through a run's config.json
+
+
+@pytest.mark.parametrize("values,needle", [
+    ({"ippm_scales": [1, 2]}, "resnet50_ippm only, not vgg_small"),
+    ({"model": "resnet50_ippm", "ippm_scales": [1, 3, 4]}, "must divide the largest"),
+    ({"model": "resnet50_ippm", "ippm_scales": [1, 2]}, "one kernel per scale"),
+    ({"model": "resnet50_ippm", "ippm_kernels": "1,x,5"}, "list of positive integers"),
+    ({"model": "resnet50_ippm", "ippm_kernels": [1, 0, 5]}, "list of positive integers"),
+    ({"model": "resnet50_ippm", "ippm_scales": 4}, "list of positive integers"),
+    ({"max_val_samples": -2}, "max_val_samples must be >= -1"),
+])
+def test_bad_ippm_and_val_cap(values: dict, needle: str):
+    with pytest.raises(EmotionLensError, match=needle) as err:
+        config_mod.apply(config_mod.TrainConfig(), values, "test")
+    assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("max_samples,max_val,cap", [
+    (0, -1, 0), (4000, -1, 1000), (400, -1, 200), (4000, 0, 0), (4000, 700, 700), (0, 300, 300)])
+def test_val_cap(max_samples: int, max_val: int, cap: int):
+    cfg = config_mod.TrainConfig(max_samples=max_samples, max_val_samples=max_val)
+    assert config_mod.val_cap(cfg) == cap
+
+
 def test_bad_toml(tmp_path: Path):
     bad = tmp_path / "bad.toml"
     bad.write_text("epochs = = 3")

@@ -9,6 +9,7 @@ converts to int8. Gray input is repeated to 3 channels when the backbone wants R
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -185,11 +186,25 @@ def set_trainable_top(model: Any, n: int, keras_module: Any = None) -> None:
         layer.trainable = i >= cut and not isinstance(layer, keras.layers.BatchNormalization)
 
 
-def register_all(register: Callable[[Any], None], Architecture: type) -> None:
+def resnet50_ippm(input_shape: tuple[int, int, int], num_classes: int, *,
+                  ippm_scales: tuple[int, ...] | None = None,
+                  ippm_kernels: tuple[int, ...] | None = None, **opts: Any) -> Any:
+    """ResNet50 + iPPM head; `ippm_scales`/`ippm_kernels` choose the pyramid levels (one kernel per
+    scale; defaults `ippm.SCALES`/`ippm.KERNELS`). Other options as `builder`'s."""
     from training.architectures import ippm
 
+    scales = tuple(ippm_scales or ippm.SCALES)
+    kernels = tuple(ippm_kernels or ippm.KERNELS)
+    problem = ippm.check(scales, kernels)
+    if problem:
+        raise EmotionLensError(problem)
+    block = functools.partial(ippm.ippm_block, scales=scales, kernels=kernels)
+    return builder("resnet50", block)(input_shape, num_classes, **opts)
+
+
+def register_all(register: Callable[[Any], None], Architecture: type) -> None:
     for name, (_ctor, _mode, size, _min) in BACKBONES.items():
         register(Architecture(name, builder(name), size, 3, DESCRIPTIONS[name], pretrained=True))
-    register(Architecture("resnet50_ippm", builder("resnet50", ippm.ippm_block), 96, 3,
+    register(Architecture("resnet50_ippm", resnet50_ippm, 96, 3,
                           "ResNet50 + improved pyramid pooling module (iPPM) head",
                           pretrained=True))

@@ -10,11 +10,34 @@ resolution (nearest upsampling by s_max / s_i) and concatenated before the class
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 SCALES = (1, 2, 4)
 KERNELS = (1, 3, 5)
 FILTERS = 128
+
+
+def check(scales: Sequence[int], kernels: Sequence[int]) -> str | None:
+    """Why these iPPM levels cannot be built (one line), or None when they can."""
+    if not scales or not all(isinstance(v, int) and v > 0 for v in (*scales, *kernels)):
+        return f"iPPM scales and kernels must be positive integers: {list(scales)}, {list(kernels)}"
+    if any(max(scales) % s for s in scales):
+        return f"iPPM scales must divide the largest one: {list(scales)}"
+    if len(scales) != len(kernels):
+        return (f"iPPM needs one kernel per scale: {len(scales)} scales {list(scales)}, "
+                f"{len(kernels)} kernels {list(kernels)}")
+    return None
+
+
+def options(scales: Sequence[int], kernels: Sequence[int]) -> dict[str, tuple[int, ...]]:
+    """Builder keyword arguments for configured levels (empty sequences: the defaults)."""
+    opts: dict[str, tuple[int, ...]] = {}
+    if scales:
+        opts["ippm_scales"] = tuple(scales)
+    if kernels:
+        opts["ippm_kernels"] = tuple(kernels)
+    return opts
 
 
 def ippm_block(feat: Any, scales: tuple[int, ...] = SCALES, kernels: tuple[int, ...] = KERNELS,
