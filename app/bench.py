@@ -15,10 +15,8 @@ import argparse
 import json
 import os
 import platform
-import queue
 import resource
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -29,6 +27,7 @@ import numpy as np
 
 from app import __version__
 from app.core import EmotionLensError
+from app.core.prefetch import ReadAhead
 from app.core.settings import PipelineSettings
 
 STAGES = ("decode", "detect", "align", "classify", "track", "overlay")
@@ -152,46 +151,23 @@ def looped_frames(path: Path, tile: int = 1) -> Iterator[tuple[Any, float]]:
 
 
 class ThreadedFrames:
-    """`looped_frames` read ahead on a thread (as the GUI's capture thread does), `depth` frames
-    at most. Yields (Frame, ms waited for it): decoding overlaps the previous frame's work."""
+    """`looped_frames` read ahead on a thread (as `annotate` and the GUI's capture thread do),
+    `depth` frames at most. Yields (Frame, ms waited for it): decoding overlaps the previous
+    frame's work."""
 
     def __init__(self, frames: Iterator[tuple[Any, float]], depth: int = 2):
         self._frames = frames
-        self._queue: queue.Queue[Any] = queue.Queue(maxsize=depth)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="bench-decode", daemon=True)
-        self._thread.start()
-
-    def _put(self, item: Any) -> bool:
-        while not self._stop.is_set():
-            try:
-                self._queue.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def _run(self) -> None:
-        try:
-            for item in self._frames:
-                if not self._put(item):
-                    return
-        except BaseException as exc:  # handed to the consumer
-            self._put(exc)
+        self._ahead = ReadAhead(frames, depth, name="bench-decode")
 
     def __iter__(self) -> ThreadedFrames:
         return self
 
     def __next__(self) -> tuple[Any, float]:
-        t0 = time.perf_counter()
-        item = self._queue.get()
-        if isinstance(item, BaseException):
-            raise item
-        return item[0], (time.perf_counter() - t0) * 1e3
+        frame, _decode_ms = next(self._ahead)
+        return frame, self._ahead.waited_s * 1e3
 
     def close(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5)
+        self._ahead.close()
         self._frames.close()  # type: ignore[attr-defined]
 
 
@@ -233,12 +209,13 @@ class BenchResult:
 def bench(input_path: str | Path, settings: PipelineSettings | None = None,
           model: str | Path | None = None, frames: int | None = None, *, tile: int = 1,
           warmup: int = DEFAULT_WARMUP, overlay: bool = True,
-          decode_thread: bool = False) -> dict[str, Any]:
+          decode_thread: bool = True) -> dict[str, Any]:
     """Run the pipeline over `input_path` and return the report (see the module docstring).
 
     `frames=None` measures the input once (one frame for an image, after `warmup` more).
-    `decode_thread` decodes ahead on a second thread, as the GUI does (its capture thread); the
-    decode stage is then the time spent waiting for a frame."""
+    `decode_thread` (default) decodes ahead on a second thread, as `annotate` and the GUI (its
+    capture thread) do; the decode stage is then the time spent waiting for a frame. Without it,
+    frames are decoded on the calling thread, between the frames' work."""
     from app.core.pipeline import Pipeline
     from app.core.render import draw_overlay
     from app.core.sources import open_source
@@ -383,7 +360,7 @@ def run(args: argparse.Namespace) -> int:
     settings = make_settings(args)
     report = bench(args.input, settings, model=args.model, frames=frames,
                    tile=int(getattr(args, "tile", None) or 1),
-                   decode_thread=bool(getattr(args, "decode_thread", False)))
+                   decode_thread=not getattr(args, "no_read_ahead", False))
     fer_python = getattr(args, "compare_fer", None)
     if fer_python:  # after our own run, so that the two never compete for the CPU
         fer = run_fer(fer_python, args.input, report["frames"])

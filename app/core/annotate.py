@@ -18,9 +18,10 @@ import cv2
 from app import __version__
 from app.core import EmotionLensError
 from app.core.pipeline import Pipeline
+from app.core.prefetch import ReadAhead
 from app.core.render import draw_overlay
 from app.core.results import CsvWriter, FrameResult, SummaryBuilder, resume_point, write_json
-from app.core.sources import ImageFile, VideoFile, open_source
+from app.core.sources import Frame, ImageFile, VideoFile, open_source
 from app.core.video_writer import VideoWriter
 
 ProgressFn = Callable[[int, int | None], None]  # frames done, total (None if unknown)
@@ -123,6 +124,7 @@ def annotate(source_path: Path, outputs: AnnotateOutputs, pipeline: Pipeline,
     json_rows: list[dict[str, Any]] = []
     video: VideoWriter | None = None
     report = AnnotateReport(frames=0, frames_with_faces=0, outputs=outputs)
+    frames: ReadAhead[Frame] | None = None
     try:
         is_video = isinstance(source, VideoFile)
         if is_video and outputs.video:
@@ -135,7 +137,8 @@ def annotate(source_path: Path, outputs: AnnotateOutputs, pipeline: Pipeline,
                 if outputs.json:
                     json_rows.extend(_row(done, labels))
             source.seek(start)
-        for frame in source:
+        frames = ReadAhead(source, name="annotate-decode")  # decoding overlaps the processing
+        for frame in frames:
             if cancelled is not None and cancelled():
                 report.cancelled = True
                 break
@@ -160,6 +163,8 @@ def annotate(source_path: Path, outputs: AnnotateOutputs, pipeline: Pipeline,
             report.stopped_early = source.stopped_early and not report.cancelled
             report.expected_frames = source.frame_count
     finally:
+        if frames is not None:
+            frames.close()  # the reading thread stops before the source closes under it
         source.close()
         if csv_writer:
             csv_writer.close()
