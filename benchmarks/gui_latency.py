@@ -63,7 +63,8 @@ def _percentile(values: list[float], q: float) -> float:
     return float(np.percentile(values, q)) if values else float("nan")
 
 
-def measure(video: Path, model: Path, seconds: float, detector: str, warmup_s: float = 3.0) -> dict:
+def measure(video: Path, model: Path, seconds: float, detector: str, warmup_s: float = 3.0,
+            threads: int | None = None) -> dict:
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     from PySide6.QtCore import QSettings
     from PySide6.QtWidgets import QApplication
@@ -76,7 +77,10 @@ def measure(video: Path, model: Path, seconds: float, detector: str, warmup_s: f
     with tempfile.TemporaryDirectory() as tmp:
         qs = QSettings(str(Path(tmp) / "settings.ini"), QSettings.Format.IniFormat)
         ui = UiSettings(model=str(model), loop_video=True, output_dir=tmp, detector=detector)
-        window = MainWindow(ui, qs, PipelineSettings(detector=detector), persist=False)
+        base = PipelineSettings(detector=detector)
+        if threads:
+            base = base.with_overrides(threads=threads)
+        window = MainWindow(ui, qs, base, persist=False)
         window.resize(1280, 800)
         window.show()
         window.open_path(video)
@@ -100,6 +104,7 @@ def measure(video: Path, model: Path, seconds: float, detector: str, warmup_s: f
         faces = len(window.latest.result.faces) if window.latest else 0
         dropped = window.latest.dropped if window.latest else 0
         info = window.controller.pipeline_info
+        window_threads = base.threads
         window.close()
     return {
         "platform": os.environ.get("QT_QPA_PLATFORM", ""),
@@ -107,6 +112,7 @@ def measure(video: Path, model: Path, seconds: float, detector: str, warmup_s: f
         "model": info.model if info else "",
         "backend": info.backend if info else "",
         "detector": detector,
+        "classifier_threads": window_threads,
         "faces_last_frame": faces,
         "seconds": round(elapsed, 2),
         "frames_with_latency": len(latencies),
@@ -129,12 +135,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seconds", type=float, default=20.0)
     p.add_argument("--detector", nargs="+", default=["mediapipe", "blazeface"],
                    help="one run per detector (default: mediapipe blazeface)")
+    p.add_argument("--threads", type=int, default=None, help="classifier threads (default: the app's)")
     p.add_argument("--json", type=Path, default=None, help="also write the result here")
     args = p.parse_args(argv)
     try:
         with tempfile.TemporaryDirectory() as tmp:
             tiled = tiled_video(args.input, Path(tmp) / "tiled_2x2_30fps.mp4")
-            runs = [measure(tiled, args.model, args.seconds, d) for d in args.detector]
+            runs = [measure(tiled, args.model, args.seconds, d, threads=args.threads) for d in args.detector]
     except EmotionLensError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
