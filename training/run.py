@@ -366,20 +366,21 @@ def train(cfg: TrainConfig, *, resume: bool = False) -> Path:
         raise EmotionLensError("no dataset given (use --data PATH or data = ... in --config)")
     if not Path(cfg.data).exists():
         raise EmotionLensError(f"dataset not found: {cfg.data}")
+    state = RunState(out)
+    if resume and not state.load():
+        raise EmotionLensError(f"nothing to resume in {out} (no {STATE_FILE})")
+    # the data first (no RNG state involved): an unusable dataset fails in about a second,
+    # before TensorFlow loads and before anything is written
+    size, channels = resolve_input(cfg)
+    data = load_data(cfg)
 
     import keras
 
     out.mkdir(parents=True, exist_ok=True)
-    state = RunState(out)
     if resume:
-        if not state.load():
-            raise EmotionLensError(f"nothing to resume in {out} (no {STATE_FILE})")
         log(f"resuming {out} at epoch {state.epoch} (best val acc {state.best_val_accuracy:.4f})")
     (out / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
-
     seed_everything(cfg)
-    size, channels = resolve_input(cfg)
-    data = load_data(cfg)
     for note in data.splits.notes:
         log(note)
     labels = data.labels
