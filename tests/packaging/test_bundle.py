@@ -141,6 +141,24 @@ def test_annotate_writes_video_and_csv(bundle: Path, tmp_path: Path, media: Path
     assert rows and {int(r["frame"]) for r in rows} <= set(range(20))
 
 
+def test_both_blazeface_runtimes_find_the_same_faces(bundle: Path, tmp_path: Path,
+                                                     media: Path) -> None:
+    """MediaPipe Tasks and the LiteRT port (`--detector blazeface`) inside the frozen app."""
+    boxes = {}
+    for detector in ("mediapipe", "blazeface"):
+        table = tmp_path / f"{detector}.csv"
+        proc = _run(bundle, tmp_path, "annotate", str(media / "two_faces.jpg"), "--csv", str(table),
+                    "--detector", detector)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        with table.open() as f:
+            boxes[detector] = sorted((float(r["x"]), float(r["y"])) for r in csv.DictReader(f))
+    assert len(boxes["mediapipe"]) == len(boxes["blazeface"]) == 2
+    # MediaPipe rounds boxes down to whole pixels of the detection image (2280 px shrunk to 640):
+    # up to 3.6 px of this photo
+    for (ax, ay), (bx, by) in zip(boxes["mediapipe"], boxes["blazeface"], strict=True):
+        assert abs(ax - bx) <= 4 and abs(ay - by) <= 4
+
+
 def test_bundle_holds_the_int8_runtime_only(bundle: Path) -> None:
     internal = bundle.parent / "_internal"
     names = {p.relative_to(internal).as_posix() for p in internal.rglob("*")}
