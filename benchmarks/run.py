@@ -310,23 +310,18 @@ def targets(rows: list[Row], fer: dict[str, Any] | str | None) -> list[str]:
         out.append(f"| 4 faces: ≥ 30 frames/s, p95 ≤ 15 ms (headless stand-in for the GUI "
                    f"path) | {four['fps']:.0f} frames/s, p95 {four['p95_ms']:.1f} ms | "
                    f"{mark(ok)} |")
-    startup = RESULTS / "startup.json"
-    if startup.is_file():
-        s = json.loads(startup.read_text(encoding="utf-8"))
+    if (s := side_result("startup")) is not None:
         t = s["first_frame_s"]["median"]
         out.append(f"| first overlaid frame ≤ 3 s, int8 path without TensorFlow | {t:.2f} s, "
                    f"TensorFlow {'imported' if s['tensorflow_imported'] else 'not imported'} | "
                    f"{mark(t <= 3 and not s['tensorflow_imported'])} |")
-    gui = RESULTS / "gui_latency.json"
-    if gui.is_file():
-        for g in json.loads(gui.read_text(encoding="utf-8"))["runs"]:
+    if (gui := side_result("gui_latency")) is not None:
+        for g in gui["runs"]:
             ok = g["painted_fps"] >= 29 and g["latency_p95_ms"] <= 15
             out.append(f"| GUI, 4 faces at 30 FPS ({g['detector']}): sustains 30 FPS, read → painted "
                        f"p95 ≤ 15 ms | {g['painted_fps']:.1f} FPS painted, p50 {g['latency_p50_ms']:.1f} "
                        f"ms, p95 {g['latency_p95_ms']:.1f} ms | {mark(ok)} |")
-    soak = RESULTS / "soak.json"
-    if soak.is_file():
-        s = json.loads(soak.read_text(encoding="utf-8"))
+    if (s := side_result("soak")) is not None:
         out.append(f"| RSS growth ≤ 20 MB over {s['frames']:,} frames | "
                    f"{s['rss_growth_mb']:+.1f} MB | {mark(s['rss_growth_mb'] <= 20)} |")
     if isinstance(fer, dict) and fps:
@@ -335,26 +330,27 @@ def targets(rows: list[Row], fer: dict[str, Any] | str | None) -> list[str]:
     return ["Targets:", "", *out, ""]
 
 
+def side_result(name: str) -> dict[str, Any] | None:
+    """benchmarks/results/NAME.json, written by a side benchmark; None when it was not run."""
+    path = RESULTS / f"{name}.json"
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+
+
 def extras_from_files() -> list[str]:
     """Start-up and soak lines from their own result files, when those benchmarks were run."""
     out = []
-    startup = RESULTS / "startup.json"
-    if startup.is_file():
-        s = json.loads(startup.read_text(encoding="utf-8"))
+    if (s := side_result("startup")) is not None:
         out.append(f"Start-up (`python -m benchmarks.startup`): launch → first overlaid frame "
                    f"{s['first_frame_s']['median']:.2f} s median of {s['runs']} fresh "
                    f"interpreters (int8 path, TensorFlow imported: "
                    f"{'yes' if s['tensorflow_imported'] else 'no'}).")
-    soak = RESULTS / "soak.json"
-    if soak.is_file():
-        s = json.loads(soak.read_text(encoding="utf-8"))
+    if (s := side_result("soak")) is not None:
         out.append(f"Soak (`python -m benchmarks.soak`): {s['frames']} frames (video looped), RSS "
                    f"{s['rss_mb_start']:.0f} → {s['rss_mb_end']:.0f} MB (growth "
                    f"{s['rss_growth_mb']:+.1f} MB after warm-up, max {s['rss_mb_max']:.0f}), "
                    f"threads {s['threads_start']} → {s['threads_end']}.")
-    gui = RESULTS / "gui_latency.json"
-    if gui.is_file():
-        runs = json.loads(gui.read_text(encoding="utf-8"))["runs"]
+    if (side := side_result("gui_latency")) is not None:
+        runs = side["runs"]
         parts = [f"{g['detector']}: {g['painted_fps']:.1f} FPS painted, read → painted p50 "
                  f"{g['latency_p50_ms']:.1f} ms, p95 {g['latency_p95_ms']:.1f} ms, "
                  f"{g['dropped_frames']} frames dropped, process CPU {g['cpu_percent']:.0f} %"
@@ -362,18 +358,14 @@ def extras_from_files() -> list[str]:
         out.append(f"GUI path (`python -m benchmarks.gui_latency`: the real window, Qt "
                    f"{runs[0]['platform']}, plays the sample portrait tiled 2×2 — 4 faces — at 30 FPS "
                    f"in real time for {runs[0]['seconds']:.0f} s): " + "; ".join(parts) + ".")
-    every = RESULTS / "detect_every.json"
-    if every.is_file():
-        s = json.loads(every.read_text(encoding="utf-8"))
+    if (s := side_result("detect_every")) is not None:
         parts = [f"k={r['k']}: box IoU {r['box_iou_mean']:.3f} (p5 {r['box_iou_p5']:.3f}), labels "
                  f"agree {r['label_agreement']:.1%}, CPU {r['cpu_ms_per_frame_k1']:.2f} → "
                  f"{r['cpu_ms_per_frame']:.2f} ms/frame" for r in s["rows"]]
         out.append(f"Detect every k-th frame (`detect_every`, off by default; "
                    f"`python -m benchmarks.detect_every`, model {s['model']}, vs k=1 on "
                    f"{Path(s['input']).name}): " + "; ".join(parts) + ".")
-    compare = RESULTS / "compare_fer.json"
-    if compare.is_file():
-        s = json.loads(compare.read_text(encoding="utf-8"))
+    if (s := side_result("compare_fer")) is not None:
         out.append(f"`python -m benchmarks.compare_fer {Path(s['video']).name}` ({s['rounds']} "
                    f"alternating rounds, medians): Emotion Lens {s['emotion_lens']['fps']:.0f} "
                    f"frames/s vs `fer` {s['fer']['version']} {s['fer']['fps']:.1f} frames/s: "
