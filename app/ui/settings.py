@@ -10,6 +10,7 @@ from PySide6.QtCore import QByteArray, QSettings, QStandardPaths
 
 from app.core import EmotionLensError
 from app.core.bundle import PROJECT_ROOT, ModelBundle, load_bundle
+from app.core.classify import BACKENDS
 from app.core.settings import DETECTORS, PipelineSettings
 
 ORGANIZATION = "EmotionLens"
@@ -93,7 +94,7 @@ def load_ui_settings(qs: QSettings) -> UiSettings:
         setattr(settings, f.name, value)
     if settings.detector not in DETECTORS:
         settings.detector = "mediapipe"
-    if settings.backend not in ("auto", "int8", "float16", "float32", "keras"):
+    if settings.backend not in BACKENDS:
         settings.backend = "auto"
     return settings
 
