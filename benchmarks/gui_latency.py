@@ -104,7 +104,6 @@ def measure(video: Path, model: Path, seconds: float, detector: str, warmup_s: f
         faces = len(window.latest.result.faces) if window.latest else 0
         dropped = window.latest.dropped if window.latest else 0
         info = window.controller.pipeline_info
-        window_threads = base.threads
         window.close()
     return {
         "platform": os.environ.get("QT_QPA_PLATFORM", ""),
@@ -112,7 +111,7 @@ def measure(video: Path, model: Path, seconds: float, detector: str, warmup_s: f
         "model": info.model if info else "",
         "backend": info.backend if info else "",
         "detector": detector,
-        "classifier_threads": window_threads,
+        "classifier_threads": base.threads,
         "faces_last_frame": faces,
         "seconds": round(elapsed, 2),
         "frames_with_latency": len(latencies),
