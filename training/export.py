@@ -287,8 +287,7 @@ def rebuild_from_run(run: Path, out: Path, kinds: tuple[str, ...], name: str | N
     import keras
 
     from training import config as config_mod
-    from training.data.loading import load_splits
-    from training.run import BEST_WEIGHTS, LAST_CKPT, RunState, build_model, resolve_input
+    from training.run import BEST_WEIGHTS, LAST_CKPT, RunState, build_model, load_cfg_splits, resolve_input
 
     cfg_path = run / "config.json"
     if not cfg_path.is_file():
@@ -299,9 +298,7 @@ def rebuild_from_run(run: Path, out: Path, kinds: tuple[str, ...], name: str | N
     state = RunState(run)
     state.load()
     size, channels = resolve_input(cfg)
-    splits = load_splits(cfg.data, fmt=cfg.dataset_format, size=size, channels=channels,
-                         exclude=cfg.exclude, contempt=cfg.contempt, split=cfg.split,
-                         seed=cfg.seed, min_confidence=cfg.min_confidence)
+    splits = load_cfg_splits(cfg)
     labels = splits.train.labels
     if (run / BEST_WEIGHTS).is_file():
         model = build_model(cfg, len(labels))

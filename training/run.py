@@ -273,6 +273,29 @@ class TrainData:
     class_weights: np.ndarray
 
 
+def load_cfg_splits(cfg: TrainConfig) -> Any:
+    """The dataset's splits as `cfg` asks for them (format, input, classes, split, seed)."""
+    from training.data.loading import load_splits
+
+    size, channels = resolve_input(cfg)
+    return load_splits(cfg.data, fmt=cfg.dataset_format, size=size, channels=channels,
+                       exclude=cfg.exclude, contempt=cfg.contempt, split=cfg.split,
+                       seed=cfg.seed, min_confidence=cfg.min_confidence)
+
+
+def load_capped_splits(cfg: TrainConfig) -> tuple[Any, Any, Any]:
+    """(splits, train, val): train capped at `max_samples`, val at `val_cap` (stratified)."""
+    from training.data.splits import stratified_cap
+
+    splits = load_cfg_splits(cfg)
+    train_ds, val_ds = splits.train, splits.val
+    if cfg.max_samples:
+        train_ds = train_ds.subset(stratified_cap(train_ds.y, cfg.max_samples, cfg.seed))
+    if config_mod.val_cap(cfg):
+        val_ds = val_ds.subset(stratified_cap(val_ds.y, config_mod.val_cap(cfg), cfg.seed))
+    return splits, train_ds, val_ds
+
+
 def load_data(cfg: TrainConfig) -> TrainData:
     """Load the splits, apply `max_samples`/`max_val_samples` and oversampling/SMOTE."""
     if not cfg.data:
@@ -280,18 +303,8 @@ def load_data(cfg: TrainConfig) -> TrainData:
     if not Path(cfg.data).exists():
         raise EmotionLensError(f"dataset not found: {cfg.data}")
     from training.data import balance
-    from training.data.loading import load_splits
-    from training.data.splits import stratified_cap
 
-    size, channels = resolve_input(cfg)
-    splits = load_splits(cfg.data, fmt=cfg.dataset_format, size=size, channels=channels,
-                         exclude=cfg.exclude, contempt=cfg.contempt, split=cfg.split,
-                         seed=cfg.seed, min_confidence=cfg.min_confidence)
-    train_ds, val_ds = splits.train, splits.val
-    if cfg.max_samples:
-        train_ds = train_ds.subset(stratified_cap(train_ds.y, cfg.max_samples, cfg.seed))
-    if config_mod.val_cap(cfg):
-        val_ds = val_ds.subset(stratified_cap(val_ds.y, config_mod.val_cap(cfg), cfg.seed))
+    splits, train_ds, val_ds = load_capped_splits(cfg)
     x, y = train_ds.x, train_ds.y
     if cfg.smote:
         x, y = balance.smote(x, y, cfg.seed)

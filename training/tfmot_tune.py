@@ -64,26 +64,16 @@ def _child(run: Path, modes: list[str]) -> dict[str, Any]:
 
     from training import config as config_mod
     from training.architectures import registry
-    from training.data.loading import load_splits
-    from training.data.splits import stratified_cap
     from training.export import calibration_images
     from training.litert import TFLiteModel
     from training.metrics import compute_metrics, rounded
-    from training.run import architecture_options
+    from training.run import architecture_options, load_capped_splits, resolve_input
 
     cfg = config_mod.apply(config_mod.TrainConfig(), json.loads((run / "config.json").read_text()),
                            "config.json")
     arch = registry.get(cfg.model)
-    size = cfg.input_size or arch.input_size
-    channels = cfg.channels or arch.channels
-    splits = load_splits(cfg.data, fmt=cfg.dataset_format, size=size, channels=channels,
-                         exclude=cfg.exclude, contempt=cfg.contempt, split=cfg.split,
-                         seed=cfg.seed, min_confidence=cfg.min_confidence)
-    train, val = splits.train, splits.val
-    if cfg.max_samples:
-        train = train.subset(stratified_cap(train.y, cfg.max_samples, cfg.seed))
-    if config_mod.val_cap(cfg):
-        val = val.subset(stratified_cap(val.y, config_mod.val_cap(cfg), cfg.seed))
+    size, channels = resolve_input(cfg)
+    _, train, val = load_capped_splits(cfg)
     labels = train.labels
     saved = np.load(run / WEIGHTS_FILE)
     weights = [saved[k] for k in sorted(k for k in saved.files if k.startswith("w"))]
