@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from app.bench import run_fer
+from app.bench import loadavg, run_fer
 from benchmarks.run import RESULTS, ROOT
 
 
@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
                 "version": theirs[0]["fer_version"]},
         "ratio": round(ours_fps / fer_fps, 2) if fer_fps else None,
         "target": args.target,
-        "loadavg": [round(x, 2) for x in os.getloadavg()],
+        "loadavg": loadavg(),
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "compare_fer.json").write_text(json.dumps(result, indent=1) + "\n",
