@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -30,7 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--detector", default="mediapipe")
     args = p.parse_args(argv)
 
-    from app.bench import looped_frames
+    from app.bench import loadavg, looped_frames
     from app.core.pipeline import Pipeline
     from app.core.render import draw_overlay
     from app.core.settings import PipelineSettings
@@ -64,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
         "threads_start": samples[0]["threads"], "threads_end": samples[-1]["threads"],
         "threads_max": max(s["threads"] for s in samples),
         "wall_s": round(time.perf_counter() - t0, 1),
-        "loadavg": [round(x, 2) for x in os.getloadavg()],
+        "loadavg": loadavg(),
         "samples": samples,
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
