@@ -270,7 +270,7 @@ class MainWindow(QMainWindow):
         c.pipelineReady.connect(self._on_pipeline_ready)
         c.pipelineFailed.connect(self._on_pipeline_failed)
         c.processingError.connect(self._on_processing_error)
-        c.recordingError.connect(self._on_recording_error)
+        c.recordingError.connect(self._uncheck_record)
         c.recordingSaved.connect(self._on_recording_saved)
         c.limitReached.connect(self._on_limit)
         self.video.faceClicked.connect(self._on_face_signal)
@@ -450,14 +450,12 @@ class MainWindow(QMainWindow):
         if packet is None:
             return
         self.latest = packet
-        if packet.labels and packet.labels != self.labels:
-            self.labels = packet.labels
-            self.bars.set_labels(self.labels)
-            self.timeline.set_labels(self.labels)
+        if packet.labels:
+            self._set_labels(packet.labels)
         self.history.add(packet.result)
         if self.selected_face is not None and self.selected_face not in self.history.traces:
             self.select_face(None)  # the chosen face left long ago: follow the largest again
-        self.video.set_selected(self.charted_face() if self.selected_face is not None else None)
+        self.video.set_selected(self.selected_face)  # a face still in the history, or None
         self.video.set_frame(packet.frame.image, packet.result, self.labels, packet.frame.read_at)
         self.frames_shown += 1
         self._charts_dirty = True
@@ -550,18 +548,21 @@ class MainWindow(QMainWindow):
     def _on_pipeline_ready(self, info: PipelineInfo) -> None:
         self.model_label.setText(f"model {info.model} · {info.backend} · {info.detector}")
         self.model_label.setToolTip(str(info.model_path))
-        if info.labels != self.labels:
-            self.labels = info.labels
-            self.bars.set_labels(self.labels)
-            self.timeline.set_labels(self.labels)
+        self._set_labels(info.labels)
+
+    def _set_labels(self, labels: tuple[str, ...]) -> None:
+        if labels != self.labels:
+            self.labels = labels
+            self.bars.set_labels(labels)
+            self.timeline.set_labels(labels)
 
     def _on_pipeline_failed(self, message: str) -> None:
         self.model_label.setText("no model")
         self.show_error(f"{message} (pick another model in Settings)")
-        if not self.smoke:
-            self.settings_dock.show()
         if self.smoke:
             self._finish_smoke()
+        else:
+            self.settings_dock.show()
 
     def _on_processing_error(self, message: str) -> None:
         now = time.monotonic()
@@ -634,10 +635,7 @@ class MainWindow(QMainWindow):
                 csv, video = session_paths(folder, self.ui.record_video)
                 self.controller.start_recording(csv, video)
             except (EmotionLensError, OSError) as exc:
-                self.record_action.blockSignals(True)
-                self.record_action.setChecked(False)
-                self.record_action.blockSignals(False)
-                self.show_error(f"cannot record: {one_line(exc)}")
+                self._uncheck_record(f"cannot record: {one_line(exc)}")
                 return
             self.statusBar().showMessage(f"recording to {csv}" + (f" and {video.name}" if video else ""),
                                          6000)
@@ -650,7 +648,8 @@ class MainWindow(QMainWindow):
     def _on_recording_saved(self, files: str) -> None:
         self.statusBar().showMessage(f"saved {files}", 8000)
 
-    def _on_recording_error(self, message: str) -> None:
+    def _uncheck_record(self, message: str) -> None:
+        """The recording did not start or stopped by itself: show the button off, say why."""
         self.record_action.blockSignals(True)
         self.record_action.setChecked(False)
         self.record_action.blockSignals(False)
