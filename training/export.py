@@ -47,23 +47,17 @@ def crop_spec_for(dataset: str) -> dict[str, dict[str, Any]]:
 
     Read from `training/configs/crops/<dataset>.toml` (one table per detector name with scale,
     offset_x, offset_y, rotate); without that file: the detector box as-is under "default"."""
+    from app.core.bundle import CropSpec
+
     path = CROPS_DIR / f"{dataset}.toml"
     if not path.is_file():
-        return {"default": {"scale": 1.0, "offset_x": 0.0, "offset_y": 0.0, "rotate": True}}
+        return {"default": CropSpec().to_dict()}
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise EmotionLensError(f"{path} is not valid TOML: {exc}") from None
-    out: dict[str, dict[str, Any]] = {}
-    for det, spec in data.items():
-        if not isinstance(spec, dict):
-            continue
-        out[det] = {
-            "scale": float(spec.get("scale", 1.0)),
-            "offset_x": float(spec.get("offset_x", 0.0)),
-            "offset_y": float(spec.get("offset_y", 0.0)),
-            "rotate": bool(spec.get("rotate", True)),
-        }
+    out = {det: CropSpec.from_dict(spec).to_dict() for det, spec in data.items()
+           if isinstance(spec, dict)}
     if not out:
         raise EmotionLensError(f"{path} holds no detector tables")
     return out
