@@ -20,12 +20,6 @@ from app.core.track import Smoother, Tracker
 STAGES = ("detect", "align", "classify", "track")
 
 
-def _scaled(det: Detection, factor: float) -> Detection:
-    x, y, w, h = det.box
-    kps = {k: (px * factor, py * factor) for k, (px, py) in det.keypoints.items()}
-    return Detection((x * factor, y * factor, w * factor, h * factor), det.score, kps, det.detector)
-
-
 def shrink(image: np.ndarray, width: int, height: int) -> np.ndarray:
     """`image` reduced to `width`×`height`: exact 2× area halvings while it is at least twice as
     large, then bilinear for the rest (under 2×, little aliasing). One INTER_AREA resize to a
@@ -75,7 +69,7 @@ class Pipeline:
             small = shrink(image, round(w / factor), round(h / factor))
         dets = self.detector.detect(small)
         if factor != 1.0:
-            dets = [_scaled(d, factor) for d in dets]
+            dets = [d.scaled(factor) for d in dets]
         min_px = self.settings.min_face_px
         dets = [d for d in dets if min(d.box[2], d.box[3]) >= min_px]
         dets.sort(key=lambda d: -d.score)
