@@ -58,20 +58,30 @@ def _fourcc(raw: bytes) -> str | None:
     return text if text.isprintable() else "0x" + raw.hex()
 
 
+def _box_header(buf: bytes, pos: int, available: int) -> tuple[bytes, int, int] | None:
+    """(type, header length, size) of the ISO-BMFF box whose header starts at `buf[pos:]`, with
+    `available` bytes from there to the end of its parent; None when cut off or malformed."""
+    size, kind = struct.unpack_from(">I4s", buf, pos)
+    header = 8
+    if size == 1:
+        if available < 16 or len(buf) < pos + 16:
+            return None
+        size, header = struct.unpack_from(">Q", buf, pos + 8)[0], 16
+    elif size == 0:
+        size = available
+    if size < header or size > available:
+        return None
+    return kind, header, size
+
+
 def _boxes(data: bytes, start: int, end: int) -> Iterator[tuple[bytes, int, int]]:
     """(type, payload start, payload end) of the ISO-BMFF boxes in `data[start:end]`."""
     pos = start
     while pos + 8 <= end:
-        size, kind = struct.unpack_from(">I4s", data, pos)
-        header = 8
-        if size == 1:
-            if pos + 16 > end:
-                return
-            size, header = struct.unpack_from(">Q", data, pos + 8)[0], 16
-        elif size == 0:
-            size = end - pos
-        if size < header or pos + size > end:
+        box = _box_header(data, pos, end - pos)
+        if box is None:
             return
+        kind, header, size = box
         yield kind, pos + header, pos + size
         pos += size
 
@@ -88,18 +98,12 @@ def _read_moov(path: Path) -> bytes | None:
         while pos + 8 <= size_total:
             fh.seek(pos)
             header = fh.read(16)
-            if len(header) < 8:
+            box = _box_header(header, 0, size_total - pos) if len(header) >= 8 else None
+            if box is None:
                 return None
-            size, kind = struct.unpack_from(">I4s", header)
-            skip = 8
-            if size == 1 and len(header) == 16:
-                size, skip = struct.unpack_from(">Q", header, 8)[0], 16
-            elif size == 0:
-                size = size_total - pos
-            if size < skip:
-                return None
+            kind, skip, size = box
             if kind == b"moov":
-                if pos + size > size_total or size - skip > _MAX_MOOV:
+                if size - skip > _MAX_MOOV:
                     return None
                 fh.seek(pos + skip)
                 return fh.read(size - skip)
