@@ -19,6 +19,7 @@ from pathlib import Path, PurePath
 import numpy as np
 
 from app.core import EXPRESSIONS, EmotionLensError
+from app.core.bundle import CropSpec
 from training.data.base import Dataset, LoadReport, to_size
 
 EXPW_CODES = EXPRESSIONS
@@ -76,11 +77,14 @@ def load_expw(root: str | Path, *, labels: tuple[str, ...] = EXPRESSIONS, size: 
     xs: list[np.ndarray] = []
     ys: list[int] = []
     cache: dict[str, np.ndarray | None] = {}
-    detector = None
+    detector = crop_spec = None
     if align:
         from app.core.detect import create_detector
+        from training.export import crop_spec_for
 
         detector = create_detector(align)
+        spec = crop_spec_for("fer2013")
+        crop_spec = CropSpec.from_dict(spec.get(getattr(detector, "name", ""), spec.get("default", {})))
     for line in lst.read_text(encoding="utf-8", errors="replace").splitlines():
         parts = line.split()
         if not parts:
@@ -133,7 +137,7 @@ def load_expw(root: str | Path, *, labels: tuple[str, ...] = EXPRESSIONS, size: 
             continue
         face = None
         if detector is not None:
-            face = _aligned(img, (lft, t, r, b), detector, size, channels)
+            face = _aligned(img, (lft, t, r, b), detector, crop_spec, size, channels)
         if face is None:
             x, y, side = square_box(lft, t, r, b, margin)
             crop = crop_square(img, x, y, side)
@@ -154,26 +158,17 @@ def load_expw(root: str | Path, *, labels: tuple[str, ...] = EXPRESSIONS, size: 
 
 
 def _aligned(img: np.ndarray, box: tuple[float, float, float, float], detector: object,
-             size: int, channels: int) -> np.ndarray | None:
+             crop: CropSpec, size: int, channels: int) -> np.ndarray | None:
     """Re-detect the face overlapping `box` most and align it; None when no detection overlaps."""
     from app.core.align import align_face
-    from app.core.bundle import CropSpec
-    from training.export import crop_spec_for
+    from app.core.track import iou
 
-    dets = detector.detect(img)  # type: ignore[attr-defined]
     lft, t, r, b = box
     best, best_iou = None, 0.3
-    for d in dets:
-        x, y, w, h = d.box
-        ix = max(0.0, min(r, x + w) - max(lft, x))
-        iy = max(0.0, min(b, y + h) - max(t, y))
-        inter = ix * iy
-        union = (r - lft) * (b - t) + w * h - inter
-        iou = inter / union if union > 0 else 0.0
-        if iou > best_iou:
-            best, best_iou = d, iou
+    for d in detector.detect(img):  # type: ignore[attr-defined]
+        overlap = iou((lft, t, r - lft, b - t), d.box)
+        if overlap > best_iou:
+            best, best_iou = d, overlap
     if best is None:
         return None
-    spec = crop_spec_for("fer2013")
-    crop = CropSpec.from_dict(spec.get(getattr(detector, "name", ""), spec.get("default", {})))
     return align_face(img, best, crop, size, channels)
