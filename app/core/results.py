@@ -154,10 +154,9 @@ def resume_point(path: Path, labels: tuple[str, ...]) -> ResumePoint:
     if not lines:
         return ResumePoint({}, 0, 0)
     header = next(csv.reader([lines[0].decode("utf-8", errors="replace")]))
-    expected = CsvWriter.header(labels)
-    if header[: 7 + len(labels)] != expected[: 7 + len(labels)]:
-        raise ValueError(f"{path} has other columns than this model's ({', '.join(labels)})")
     n = len(labels)
+    if header[: 7 + n] != CsvWriter.header(labels)[: 7 + n]:
+        raise ValueError(f"{path} has other columns than this model's ({', '.join(labels)})")
     smooth_at = header.index(f"smooth_{labels[0]}") if f"smooth_{labels[0]}" in header else None
     frames: dict[int, FrameResult] = {}
     starts: dict[int, int] = {}  # byte offset where each frame's rows begin
