@@ -24,10 +24,14 @@ from app.core.render import color_for
 from app.core.results import FaceResult, FrameResult
 
 
-def bgr_qimage(image: np.ndarray) -> QImage:
-    """A QImage viewing the BGR uint8 array's memory (no copy): keep the array alive with it."""
+def check_bgr(image: np.ndarray) -> None:
     if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
         raise ValueError(f"expected a BGR uint8 H×W×3 image, got {image.dtype} {image.shape}")
+
+
+def bgr_qimage(image: np.ndarray) -> QImage:
+    """A QImage viewing the BGR uint8 array's memory (no copy): keep the array alive with it."""
+    check_bgr(image)
     if not image.flags.c_contiguous:
         image = np.ascontiguousarray(image)
     h, w = image.shape[:2]
@@ -52,8 +56,7 @@ class VideoView(QWidget):
         self.setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent)
         self.setMouseTracking(False)
         self.setCursor(Qt.CursorShape.PointingHandCursor)
-        self._array: np.ndarray | None = None
-        self._qimage: QImage | None = None
+        self._array: np.ndarray | None = None  # the frame (BGR), None while the placeholder shows
         self._scaled: QImage | None = None  # the frame at its painted size (see _scaled_frame)
         self._scaled_array: np.ndarray | None = None
         self._scaled_key: tuple[int, int, bool] | None = None
@@ -75,24 +78,24 @@ class VideoView(QWidget):
                   read_at: float = 0.0) -> None:
         """`read_at`: time.perf_counter() when the frame was read; its first paint then adds
         read → painted to `latencies_ms`."""
+        check_bgr(image)
         self._read_at = read_at
         self._scaled = None
-        self._array = image  # the QImage below borrows this buffer
-        self._qimage = bgr_qimage(image)
+        self._array = image
         self.result = result
         if labels:
             self.labels = labels
         self.update()
 
     def clear(self, placeholder: str) -> None:
-        self._array = self._qimage = self._scaled = None
+        self._array = self._scaled = None
         self.result = None
         self.placeholder = placeholder
         self.update()
 
     def set_placeholder(self, text: str) -> None:
         self.placeholder = text
-        if self._qimage is None:
+        if self._array is None:
             self.update()
 
     def set_mirror(self, on: bool) -> None:
@@ -105,21 +108,21 @@ class VideoView(QWidget):
 
     @property
     def has_frame(self) -> bool:
-        return self._qimage is not None
+        return self._array is not None
 
     # -- geometry --
     def image_rect(self) -> QRectF:
         """Where the frame lands in the widget (aspect kept, centred)."""
-        if self._qimage is None:
+        if self._array is None:
             return QRectF()
-        iw, ih = self._qimage.width(), self._qimage.height()
+        ih, iw = self._array.shape[:2]
         scale = min(self.width() / iw, self.height() / ih)
         w, h = iw * scale, ih * scale
         return QRectF((self.width() - w) / 2, (self.height() - h) / 2, w, h)
 
     def _box_rect(self, face: FaceResult, target: QRectF) -> QRectF:
-        assert self._qimage is not None
-        iw = self._qimage.width()
+        assert self._array is not None
+        iw = self._array.shape[1]
         s = target.width() / iw
         x, y, w, h = face.box
         if self.mirror:
@@ -128,7 +131,7 @@ class VideoView(QWidget):
 
     def face_at(self, pos: QPointF) -> int | None:
         """The face under a widget position (the smallest box when boxes overlap)."""
-        if self.result is None or self._qimage is None:
+        if self.result is None or self._array is None:
             return None
         target = self.image_rect()
         hits = [f for f in self.result.faces if self._box_rect(f, target).contains(pos)]
@@ -149,7 +152,7 @@ class VideoView(QWidget):
     def paintEvent(self, event: QPaintEvent) -> None:
         painter = QPainter(self)
         painter.fillRect(self.rect(), QColor(24, 24, 28))
-        if self._qimage is None:
+        if self._array is None:
             painter.setPen(QColor(200, 200, 205))
             font = painter.font()
             font.setPointSizeF(max(10.0, font.pointSizeF() * 1.15))
@@ -190,7 +193,6 @@ class VideoView(QWidget):
         return self._scaled
 
     def _paint_frame(self, painter: QPainter, target: QRectF) -> None:
-        assert self._qimage is not None
         painter.drawImage(target.topLeft(), self._scaled_frame(target))
         painter.setRenderHint(QPainter.RenderHint.Antialiasing, True)
         if self.result is None or not self.labels:
@@ -225,9 +227,10 @@ class VideoView(QWidget):
 
     def render_image(self) -> QImage | None:
         """The frame at full resolution with the overlay as shown (mirroring included)."""
-        if self._qimage is None:
+        if self._array is None:
             return None
-        out = QImage(self._qimage.width(), self._qimage.height(), QImage.Format.Format_RGB888)
+        h, w = self._array.shape[:2]
+        out = QImage(w, h, QImage.Format.Format_RGB888)
         painter = QPainter(out)
         self._paint_frame(painter, QRectF(0, 0, out.width(), out.height()))
         painter.end()
