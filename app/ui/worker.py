@@ -513,8 +513,6 @@ class LiveController(QObject):
         self.stall_timeout_s = stall_timeout_s
         self.reconnect_interval_s = reconnect_interval_s
         self.loop = False
-        self.settings = settings
-        self.model = model
         self.mailbox = FrameMailbox()
         self.events = LiveEvents()
         self.capture: CaptureThread | None = None
@@ -669,7 +667,6 @@ class LiveController(QObject):
 
     # -- model and settings --
     def configure(self, settings: PipelineSettings, model: Path | None) -> None:
-        self.settings, self.model = settings, model
         self.worker.configure(settings, model)
 
     @property
