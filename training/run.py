@@ -456,7 +456,7 @@ def finish(cfg: TrainConfig, out: Path, model: Any, splits: Any, val_ds: Any,
     if cfg.qat or cfg.prune:
         from training import tfmot_tune
 
-        extra = tfmot_tune.run_in_subprocess(out, cfg)
+        extra = tfmot_tune.run_in_subprocess(out, cfg, model)
     if cfg.export:
         export.export_bundle(model, out, cfg=cfg, labels=labels, size=size, channels=channels,
                              train=splits.train, val=val_ds, state=state, data_source=splits.source,

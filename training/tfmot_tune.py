@@ -31,14 +31,13 @@ RESULT_FILE = "tfmot_metrics.json"
 UNSUPPORTED_QAT = ("mobilenet_v3_small", "mobilenet_v3_large")
 
 
-def run_in_subprocess(out: Path, cfg: Any, timeout: float | None = None) -> dict[str, Any]:
-    """Parent side: hand the trained model to a TF_USE_LEGACY_KERAS=1 child; return its metrics."""
-    import keras
-
+def run_in_subprocess(out: Path, cfg: Any, model: Any, timeout: float | None = None
+                      ) -> dict[str, Any]:
+    """Parent side: hand the trained (float32) `model` to a TF_USE_LEGACY_KERAS=1 child that reads
+    the run's config.json; return its metrics."""
     if cfg.qat and cfg.model in UNSUPPORTED_QAT:
         raise EmotionLensError(f"--qat is not available for {cfg.model}: tfmot's quantize_model "
                                "does not support MobileNetV3's hard-swish; use the PTQ int8 export")
-    model = keras.models.load_model(str(out / "model.keras"), compile=False)
     ws = model.get_weights()
     probe = np.random.default_rng(0).random((4, *model.input_shape[1:]), dtype=np.float32)
     ref = np.asarray(model.predict(probe, verbose=0))

@@ -32,7 +32,8 @@ def test_qat_refuses_mobilenet_v3(tmp_path: Path):
     from training.config import TrainConfig
 
     with pytest.raises(EmotionLensError, match="hard-swish"):
-        tfmot_tune.run_in_subprocess(tmp_path, TrainConfig(model="mobilenet_v3_small", qat=True))
+        tfmot_tune.run_in_subprocess(tmp_path, TrainConfig(model="mobilenet_v3_small", qat=True),
+                                      None)
 
 
 def test_qat_pretrained_backbone_twin(tiny_folders: Path, tmp_path: Path, keras_mod):
