@@ -21,7 +21,7 @@ from app.core.pipeline import Pipeline
 from app.core.prefetch import ReadAhead
 from app.core.render import draw_overlay
 from app.core.results import CsvWriter, FrameResult, SummaryBuilder, resume_point, write_json
-from app.core.sources import Frame, ImageFile, VideoFile, open_source
+from app.core.sources import IMAGE_SUFFIXES, Frame, ImageFile, VideoFile, open_source
 from app.core.video_writer import VideoWriter
 
 ProgressFn = Callable[[int, int | None], None]  # frames done, total (None if unknown)
@@ -51,8 +51,7 @@ class AnnotateReport:
 def default_outputs(source: Path, out_dir: Path = Path()) -> AnnotateOutputs:
     """Annotated media and CSV in `out_dir`, named after the input."""
     stem = source.stem if source.is_file() else source.name
-    media_suffix = ".png" if source.suffix.lower() in (".jpg", ".jpeg", ".png", ".bmp", ".webp",
-                                                       ".tif", ".tiff") else ".mp4"
+    media_suffix = ".png" if source.suffix.lower() in IMAGE_SUFFIXES else ".mp4"
     if source.is_dir():
         return AnnotateOutputs(csv=out_dir / f"{stem}_emotions.csv")
     return AnnotateOutputs(video=out_dir / f"{stem}_annotated{media_suffix}",

@@ -116,3 +116,12 @@ def test_opencv_detector_annotates_too(media, default_model, tmp_path):
     assert main(["annotate", str(media / "single_face.jpg"), "--csv", str(tmp_path / "s.csv"),
                  "--detector", "opencv", "--model", str(default_model)]) == 0
     assert len((tmp_path / "s.csv").read_text().strip().splitlines()) == 2
+
+
+@pytest.mark.parametrize("suffix", [".pgm", ".ppm", ".JPG", ".webp"])
+def test_default_output_of_any_image_is_an_image(tmp_path, suffix):
+    from app.core.annotate import default_outputs
+
+    src = tmp_path / f"face{suffix}"
+    src.write_bytes(b"x")
+    assert default_outputs(src, tmp_path).video == tmp_path / "face_annotated.png"
