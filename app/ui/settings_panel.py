@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.core import EmotionLensError
-from app.core.bundle import DEFAULT_MODEL_DIR, load_bundle
+from app.core.bundle import DEFAULT_MODEL_DIR, ModelBundle, load_bundle
 from app.core.classify import BACKENDS
 from app.ui.settings import CAMERA_SIZES, UiSettings, find_bundles
 
@@ -55,6 +55,7 @@ class SettingsPanel(QWidget):
         self._debounce.setInterval(350)
         self._debounce.timeout.connect(self.pipelineChanged)
         self._loading = False
+        self._bundles: dict[str, ModelBundle] = {}  # the listed bundles that load (refresh_models)
 
         form = QFormLayout(self)
         form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
@@ -163,6 +164,7 @@ class SettingsPanel(QWidget):
                                      else str(exc)))
             model = self.model_combo.model()
             assert isinstance(model, QStandardItemModel)
+            self._bundles = {str(path): bundle for path, bundle, _ in found if bundle is not None}
             for path, bundle, error in found:
                 text = f"{bundle.name}  ({path.name})" if bundle else f"{path.name}: {error}"
                 self.model_combo.addItem(text, str(path))
@@ -178,10 +180,8 @@ class SettingsPanel(QWidget):
             self._loading = was
 
     def _update_backends(self) -> None:
-        try:
-            kinds = load_bundle(self.model_combo.currentData()).available_kinds
-        except Exception:
-            kinds = []
+        bundle = self._bundles.get(self.model_combo.currentData())  # loaded once, by refresh_models
+        kinds = bundle.available_kinds if bundle is not None else []
         model = self.backend_combo.model()
         assert isinstance(model, QStandardItemModel)
         for i in range(self.backend_combo.count()):
