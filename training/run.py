@@ -36,7 +36,7 @@ def log(msg: str) -> None:
 
 def make_tf_dataset(x: np.ndarray, y: np.ndarray, num_classes: int, *, batch_size: int,
                     shuffle: bool, seed: int, augmenter: Any = None,
-                    weights: np.ndarray | None = None, label_smoothing_onehot: bool = True) -> Any:
+                    weights: np.ndarray | None = None) -> Any:
     """uint8 images -> batches of float [0, 1] images, one-hot labels (and per-sample weights)."""
     import tensorflow as tf
 
@@ -51,7 +51,7 @@ def make_tf_dataset(x: np.ndarray, y: np.ndarray, num_classes: int, *, batch_siz
         if augmenter is not None:
             img = augmenter(img, training=True)
             img = tf.clip_by_value(img, 0.0, 1.0)
-        onehot = tf.one_hot(label, num_classes) if label_smoothing_onehot else label
+        onehot = tf.one_hot(label, num_classes)
         if w_table is not None:
             return img, onehot, tf.gather(w_table, label)
         return img, onehot
@@ -61,12 +61,6 @@ def make_tf_dataset(x: np.ndarray, y: np.ndarray, num_classes: int, *, batch_siz
 
 
 # --------------------------------------------------------------------------- callbacks
-
-def _callback_base() -> type:
-    import keras
-
-    return keras.callbacks.Callback
-
 
 class RunState:
     """Persistent progress of a run (what `--resume` continues from)."""
@@ -118,9 +112,7 @@ def make_callbacks(cfg: TrainConfig, out: Path | None, state: RunState) -> list[
     saved progress and TensorBoard logs (a search trial passes None: same training, no files)."""
     import keras
 
-    base = _callback_base()
-
-    class Progress(base):  # type: ignore[misc, valid-type]
+    class Progress(keras.callbacks.Callback):  # type: ignore[misc]
         """LR schedule (cosine by epoch or by time budget), checkpoints, early stopping, budget."""
 
         def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
@@ -344,7 +336,9 @@ def new_model(cfg: TrainConfig, num_classes: int) -> Any:
 
 
 def fine_tunes(cfg: TrainConfig) -> bool:
-    return registry_get(cfg.model).pretrained and cfg.fine_tune_layers >= 0
+    from training.architectures import registry
+
+    return registry.get(cfg.model).pretrained and cfg.fine_tune_layers >= 0
 
 
 def fit_model(cfg: TrainConfig, model: Any, train_tf: Any, val_tf: Any, callbacks: list[Any],
@@ -437,12 +431,6 @@ def budget_left(cfg: TrainConfig, state: RunState) -> bool:
         return True
     mean = state.train_seconds / state.epoch
     return state.train_seconds + mean <= cfg.time_budget_min * 60
-
-
-def registry_get(name: str) -> Any:
-    from training.architectures import registry
-
-    return registry.get(name)
 
 
 def finish(cfg: TrainConfig, out: Path, model: Any, splits: Any, val_ds: Any,
