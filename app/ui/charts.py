@@ -48,6 +48,7 @@ class ProbabilityBars(pg.PlotWidget):
         self.invertY(True)  # the first label on top
         self._bars: pg.BarGraphItem | None = None
         self._texts: list[pg.TextItem] = []
+        self._brushes: dict[bool, list[QBrush]] = {False: [], True: []}  # per label; key: stale
         self._title = ""
         self.setMinimumHeight(160)
 
@@ -59,8 +60,12 @@ class ProbabilityBars(pg.PlotWidget):
         self._texts = []
         n = len(labels)
         self.values = np.zeros(n)
+        faded = [qcolor(x) for x in labels]
+        for c in faded:
+            c.setAlpha(90)
+        self._brushes = {False: [QBrush(qcolor(x)) for x in labels], True: [QBrush(c) for c in faded]}
         self._bars = pg.BarGraphItem(x0=0, y=np.arange(n), height=0.72, width=self.values,
-                                     brushes=[QBrush(qcolor(x)) for x in labels],
+                                     brushes=self._brushes[False],
                                      pens=[pg.mkPen(None)] * n)
         self.addItem(self._bars)
         for i in range(n):
@@ -76,13 +81,7 @@ class ProbabilityBars(pg.PlotWidget):
             return
         values = np.zeros(len(self.labels)) if probs is None else np.asarray(probs, dtype=float)
         self.values = values
-        brushes = []
-        for name in self.labels:
-            c = qcolor(name)
-            if stale:
-                c.setAlpha(90)
-            brushes.append(QBrush(c))
-        self._bars.setOpts(width=values, brushes=brushes)
+        self._bars.setOpts(width=values, brushes=self._brushes[stale])
         for i, text in enumerate(self._texts):
             v = float(values[i]) if probs is not None else 0.0
             text.setText(f"{v:.0%}" if probs is not None else "")
