@@ -7,6 +7,7 @@ message instead of a traceback deep inside a runtime.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -64,8 +65,14 @@ class InputSpec:
     crops: dict[str, CropSpec] = field(default_factory=dict)
 
     def crop_for(self, detector: str) -> CropSpec:
-        return (self.crops.get(detector) or self.crops.get(CROP_ALIASES.get(detector, ""))
-                or self.crops.get("default") or CropSpec())
+        return crop_for(self.crops, detector)
+
+
+def crop_for(crops: Mapping[str, CropSpec], detector: str) -> CropSpec:
+    """The crop calibrated for `detector` (or for the detector it shares boxes with), else the
+    `default` one, else a neutral crop."""
+    return (crops.get(detector) or crops.get(CROP_ALIASES.get(detector, "")) or crops.get("default")
+            or CropSpec())
 
 
 @dataclass(frozen=True)

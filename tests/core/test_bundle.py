@@ -58,3 +58,12 @@ def test_missing_and_broken_bundles(tmp_path):
     (tmp_path / "model.json").write_text(json.dumps(data))  # names a file that is missing
     with pytest.raises(EmotionLensError, match="none of the model files"):
         load_bundle(tmp_path)
+
+
+def test_crop_for_shares_calibrations_between_detectors_with_the_same_boxes():
+    from app.core.bundle import CropSpec, crop_for
+
+    mp, default = CropSpec(scale=1.17), CropSpec(scale=1.3)
+    assert crop_for({"mediapipe": mp}, "blazeface") is mp
+    assert crop_for({"mediapipe": mp, "default": default}, "opencv") is default
+    assert crop_for({}, "opencv") == CropSpec()

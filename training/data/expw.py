@@ -19,7 +19,7 @@ from pathlib import Path, PurePath
 import numpy as np
 
 from app.core import EXPRESSIONS, EmotionLensError
-from app.core.bundle import CropSpec
+from app.core.bundle import CropSpec, crop_for
 from training.data.base import Dataset, LoadReport, to_size
 
 EXPW_CODES = EXPRESSIONS
@@ -83,8 +83,8 @@ def load_expw(root: str | Path, *, labels: tuple[str, ...] = EXPRESSIONS, size: 
         from training.export import crop_spec_for
 
         detector = create_detector(align)
-        spec = crop_spec_for("fer2013")
-        crop_spec = CropSpec.from_dict(spec.get(getattr(detector, "name", ""), spec.get("default", {})))
+        crops = {name: CropSpec.from_dict(d) for name, d in crop_spec_for("fer2013").items()}
+        crop_spec = crop_for(crops, detector.name)
     for line in lst.read_text(encoding="utf-8", errors="replace").splitlines():
         parts = line.split()
         if not parts:
