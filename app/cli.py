@@ -12,7 +12,7 @@ from pathlib import Path
 
 from app import __version__
 from app.core import EmotionLensError
-from app.core.settings import DETECTORS
+from app.core.settings import BACKENDS, DETECTORS
 
 log = logging.getLogger("emotion-lens")
 
@@ -23,7 +23,7 @@ def _add_pipeline_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--detector", choices=list(DETECTORS), default=None,
                    help="face detector (default: mediapipe, BlazeFace short range through MediaPipe; "
                         "blazeface: the same model and post-processing on LiteRT, same faces, faster)")
-    p.add_argument("--backend", choices=["auto", "int8", "float16", "float32", "keras"], default=None,
+    p.add_argument("--backend", choices=list(BACKENDS), default=None,
                    help="classifier backend (default: auto = int8 LiteRT when the bundle has it)")
     p.add_argument("--min-face-score", type=float, default=None, metavar="X",
                    help="minimum face detection confidence 0..1 (default 0.6)")

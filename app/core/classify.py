@@ -11,8 +11,7 @@ import numpy as np
 from app.core import EmotionLensError
 from app.core.bundle import ModelBundle, load_bundle
 from app.core.native import quiet_native_stderr
-
-BACKENDS = ("auto", "int8", "float16", "float32", "keras")
+from app.core.settings import BACKENDS
 
 
 class LiteRTModel:

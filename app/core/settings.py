@@ -10,6 +10,7 @@ from typing import Any
 from app.core import EmotionLensError
 
 DETECTORS = ("mediapipe", "mediapipe-full", "blazeface", "blazeface-full", "opencv")
+BACKENDS = ("auto", "int8", "float16", "float32", "keras")
 
 
 @dataclass(frozen=True)

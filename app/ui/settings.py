@@ -10,8 +10,7 @@ from PySide6.QtCore import QByteArray, QSettings, QStandardPaths
 
 from app.core import EmotionLensError
 from app.core.bundle import PROJECT_ROOT, ModelBundle, load_bundle
-from app.core.classify import BACKENDS
-from app.core.settings import DETECTORS, PipelineSettings
+from app.core.settings import BACKENDS, DETECTORS, PipelineSettings
 
 ORGANIZATION = "EmotionLens"
 APPLICATION = "emotion-lens"

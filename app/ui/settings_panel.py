@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
 
 from app.core import EmotionLensError
 from app.core.bundle import DEFAULT_MODEL_DIR, ModelBundle, load_bundle
-from app.core.classify import BACKENDS
+from app.core.settings import BACKENDS
 from app.ui.settings import CAMERA_SIZES, UiSettings, find_bundles
 
 BACKEND_TEXT = {
