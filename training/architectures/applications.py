@@ -143,14 +143,15 @@ def builder(name: str, extra: Callable[..., Any] | None = None) -> Callable[...,
               keras_module: Any = None) -> Any:
         keras = _keras(keras_module)
         mode = BACKBONES[name][1]
+        # with tf_keras (tfmot) the backbone is inlined: tfmot cannot quantize a nested model;
+        # otherwise it is built before the Input, as the seeded weights depend on creation order
         flat = keras_module is not None
         if not flat:
             base = make_backbone(name, input_shape,
                                  "imagenet" if weights == "imagenet" else "none")
         inputs = keras.Input(shape=input_shape, name="image")
         x = preprocessing(inputs, mode, input_shape[2], keras_module)
-        if keras_module is not None and flat:
-            # tfmot cannot quantize a model nested in a model: the twin inlines the backbone
+        if flat:
             base = make_backbone(name, input_shape, "none", keras_module, input_tensor=x)
             x = base.output
         else:
