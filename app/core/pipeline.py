@@ -20,13 +20,22 @@ from app.core.track import Smoother, Tracker
 STAGES = ("detect", "align", "classify", "track")
 
 
+def halve(image: np.ndarray, width: int, height: int) -> tuple[np.ndarray, int]:
+    """`image` reduced by exact 2× area halvings while it is at least twice `width`×`height`
+    (an odd last row or column is dropped), and the factor it was reduced by (a power of 2)."""
+    factor = 1
+    while image.shape[1] >= 2 * width and image.shape[0] >= 2 * height:
+        ih, iw = image.shape[0] // 2 * 2, image.shape[1] // 2 * 2
+        image = cv2.resize(image[:ih, :iw], (iw // 2, ih // 2), interpolation=cv2.INTER_AREA)
+        factor *= 2
+    return image, factor
+
+
 def shrink(image: np.ndarray, width: int, height: int) -> np.ndarray:
     """`image` reduced to `width`×`height`: exact 2× area halvings while it is at least twice as
     large, then bilinear for the rest (under 2×, little aliasing). One INTER_AREA resize to a
     fractional scale takes 4-20 ms on a 1-4 megapixel frame; this takes 0.3-2 ms."""
-    while image.shape[1] >= 2 * width and image.shape[0] >= 2 * height:
-        ih, iw = image.shape[0] // 2 * 2, image.shape[1] // 2 * 2
-        image = cv2.resize(image[:ih, :iw], (iw // 2, ih // 2), interpolation=cv2.INTER_AREA)
+    image, _ = halve(image, width, height)
     if image.shape[1] != width or image.shape[0] != height:
         image = cv2.resize(image, (width, height), interpolation=cv2.INTER_LINEAR)
     return image
@@ -60,15 +69,16 @@ class Pipeline:
         return self.classifier.labels
 
     def detect(self, image: np.ndarray) -> list[Detection]:
-        h, w = image.shape[:2]
+        # Only exact halvings here: every detector resamples its input once more itself (BlazeFace
+        # warps the frame onto its 128/192-pixel input, the OpenCV one scans at most 400 pixels),
+        # so a last fractional step to `detect_max_side` would be a second resize for nothing.
+        small, factor = image, 1
         limit = self.settings.detect_max_side
-        factor = 1.0
-        small = image
-        if limit and max(h, w) > limit:
-            factor = max(h, w) / limit
-            small = shrink(image, round(w / factor), round(h / factor))
+        if limit:
+            h, w = image.shape[:2]
+            small, factor = halve(image, max(1, w * limit // max(h, w)), max(1, h * limit // max(h, w)))
         dets = self.detector.detect(small)
-        if factor != 1.0:
+        if factor != 1:
             dets = [d.scaled(factor) for d in dets]
         min_px = self.settings.min_face_px
         dets = [d for d in dets if min(d.box[2], d.box[3]) >= min_px]

@@ -17,7 +17,8 @@ BACKENDS = ("auto", "int8", "float16", "float32", "keras")
 class PipelineSettings:
     detector: str = "mediapipe"  # mediapipe | mediapipe-full | blazeface | blazeface-full | opencv
     min_face_score: float = 0.6
-    detect_max_side: int = 640  # frames are downscaled to this for detection (0: never)
+    # frames are halved (area averaging) for detection while at least twice this size (0: never)
+    detect_max_side: int = 640
     # run the detector on every k-th frame only; in between, faces keep their last box and
     # keypoints (1: every frame). Detections are never reused across an empty frame.
     detect_every: int = 1

@@ -14,8 +14,9 @@ from app.core.align import align_face
 from app.core.bundle import CropSpec
 from app.core.classify import _softmax_if_needed
 from app.core.detect import Detection
-from app.core.pipeline import shrink
-from app.core.track import _assign
+from app.core.pipeline import Pipeline, halve, shrink
+from app.core.settings import PipelineSettings
+from app.core.track import _assign, iou
 from tests.conftest import ROOT
 
 
@@ -44,6 +45,41 @@ def test_shrink_matches_area_resize(size: tuple[int, int], target: tuple[int, in
     assert got.shape == want.shape
     # the last (< 2×) step is bilinear, not area averaging: a few grey levels apart on average
     assert np.abs(got.astype(int) - want.astype(int)).mean() < 5
+
+
+@pytest.mark.parametrize("size,target,factor", [((1920, 1080), (640, 360), 2), ((3841, 2161), (640, 360), 4),
+                                                ((1279, 719), (640, 360), 1), ((762, 768), (635, 640), 1)])
+def test_halve_reduces_by_exact_powers_of_two(size: tuple[int, int], target: tuple[int, int],
+                                              factor: int) -> None:
+    w, h = size
+    image = np.arange(w * h * 3, dtype=np.uint32).reshape(h, w, 3).astype(np.uint8)
+    small, got = halve(image, *target)
+    assert got == factor
+    assert small.shape == (h // factor, w // factor, 3)
+
+
+@pytest.mark.parametrize("detector", ["mediapipe", "blazeface", "opencv"])
+def test_detection_on_a_frame_halved_for_the_detector_maps_back(media, default_model,
+                                                                 detector: str) -> None:
+    """A 4× enlarged photo is halved twice for the detector: the same faces come back, boxed
+    where they are in the full frame."""
+    from app.core.sources import read_image
+
+    image = read_image(media / "two_faces.jpg")
+    big = cv2.resize(image, None, fx=4, fy=4, interpolation=cv2.INTER_LINEAR)
+    settings = PipelineSettings(detector=detector, detect_max_side=image.shape[1] // 2)
+    with Pipeline(settings, default_model) as pipe:
+        want = pipe.detect(image)
+        got = pipe.detect(big)
+    assert len(want) == len(got) == 2
+    for w in want:
+        enlarged = tuple(v * 4 for v in w.box)
+        assert max(iou(enlarged, g.box) for g in got) > 0.9
+        # keypoints too
+        g = max(got, key=lambda g: iou(enlarged, g.box))
+        for name, (x, y) in w.keypoints.items():
+            gx, gy = g.keypoints[name]
+            assert abs(gx - 4 * x) < 0.1 * enlarged[2] and abs(gy - 4 * y) < 0.1 * enlarged[3]
 
 
 def test_softmax_check_is_unchanged() -> None:
