@@ -54,6 +54,11 @@ class TrainConfig:
     frozen_epochs: int = 0         # epochs with the base frozen before fine-tuning
     head_batchnorm: bool = False
     head_noise: float = 0.0
+    # vgg_small: filters of its four blocks ([]: 32, 64, 128, 256)
+    filters: list[int] = field(default_factory=list)
+    # start from the strongest channels of this trained, wider model of the same layout (.keras;
+    # structured pruning, then this run fine-tunes); "" starts from random weights
+    init_from: str = ""
     # resnet50_ippm: pyramid levels and one conv kernel per level ([]: the defaults 1,2,4 / 1,3,5)
     ippm_scales: list[int] = field(default_factory=list)
     ippm_kernels: list[int] = field(default_factory=list)
@@ -77,7 +82,7 @@ class TrainConfig:
         return dataclasses.asdict(self)
 
 
-INT_LISTS = ("ippm_scales", "ippm_kernels")
+INT_LISTS = ("ippm_scales", "ippm_kernels", "filters")
 
 
 def _int_list(name: str, value: Any) -> list[int]:

@@ -250,8 +250,8 @@ def _recipe(cfg: Any) -> dict[str, Any]:
     d = cfg.to_dict()
     keep = ("model", "epochs", "batch_size", "optimizer", "lr", "min_lr", "weight_decay", "schedule",
             "warmup_epochs", "time_budget_min", "label_smoothing", "class_weights", "oversample",
-            "smote", "exclude", "max_samples", "max_val_samples", "seed", "weights", "ippm_scales",
-            "ippm_kernels", "qat", "prune", "augment")
+            "smote", "exclude", "max_samples", "max_val_samples", "seed", "weights", "filters",
+            "init_from", "ippm_scales", "ippm_kernels", "qat", "prune", "augment")
     return {k: d[k] for k in keep if k in d}
 
 

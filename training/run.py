@@ -230,7 +230,16 @@ def architecture_options(cfg: TrainConfig) -> dict[str, Any]:
     """Builder options that change the architecture's layers (so also its tf_keras twin's)."""
     from training.architectures import ippm
 
-    return ippm.options(cfg.ippm_scales, cfg.ippm_kernels) if cfg.model == "resnet50_ippm" else {}
+    if cfg.model == "resnet50_ippm":
+        return ippm.options(cfg.ippm_scales, cfg.ippm_kernels)
+    if cfg.filters:
+        if cfg.model != "vgg_small":
+            raise EmotionLensError(f"option filters applies to vgg_small, not {cfg.model}")
+        if len(cfg.filters) != 4:
+            raise EmotionLensError(f"option filters needs one width per block of vgg_small (4), "
+                                   f"got {cfg.filters}")
+        return {"filters": tuple(cfg.filters)}
+    return {}
 
 
 def resolve_input(cfg: TrainConfig) -> tuple[int, int]:
@@ -327,6 +336,12 @@ def new_model(cfg: TrainConfig, num_classes: int) -> Any:
     `frozen_epochs`). Call it inside the distribution strategy's scope."""
     seed_everything(cfg)
     model = build_model(cfg, num_classes)
+    if cfg.init_from:
+        from training.architectures.channel_selection import init_from_file
+
+        widths = init_from_file(model, cfg.init_from)
+        log(f"started from the strongest channels of {cfg.init_from}: "
+            + ", ".join(str(w) for w in widths.values()))
     if fine_tunes(cfg):
         from training.architectures.applications import set_trainable_top
 
@@ -506,6 +521,9 @@ def build_parser() -> argparse.ArgumentParser:
     add("--frozen-epochs", type=int, help="epochs with the base frozen before fine-tuning")
     add("--head-batchnorm", action=argparse.BooleanOptionalAction, help="BatchNorm in the head")
     add("--head-noise", type=float, help="GaussianNoise std in the head")
+    add("--filters", help="vgg_small block widths, e.g. 16,32,64,128 (default 32,64,128,256)")
+    add("--init-from", help="start from the strongest channels of this trained, wider .keras of "
+                            "the same layout (structured pruning; the run fine-tunes)")
     add("--ippm-scales", help="resnet50_ippm pyramid scales, e.g. 1,2,4 (the default)")
     add("--ippm-kernels", help="resnet50_ippm conv kernel per scale, e.g. 1,3,5 (the default)")
     add("--qat", action=argparse.BooleanOptionalAction,
