@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from app.core import EmotionLensError
+from training.architectures import keras_module as _keras
 
 # name -> (keras.applications constructor name, preprocessing mode, default input size, min size)
 BACKBONES: dict[str, tuple[str, str, int, int]] = {
@@ -43,14 +44,6 @@ DESCRIPTIONS = {
 IMAGENET_MEAN_RGB = np.array([123.68, 116.779, 103.939])
 TORCH_MEAN = np.array([0.485, 0.456, 0.406])
 TORCH_STD = np.array([0.229, 0.224, 0.225])
-
-
-def _keras(module: Any = None) -> Any:
-    if module is not None:
-        return module
-    import keras
-
-    return keras
 
 
 def preprocessing(x: Any, mode: str, channels: int, keras_module: Any = None) -> Any:

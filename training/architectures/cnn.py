@@ -4,14 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-
-def _keras(module: Any = None) -> Any:
-    """Keras 3 by default; `tf_keras` for the quantization-aware-training twin."""
-    if module is not None:
-        return module
-    import keras
-
-    return keras
+from training.architectures import keras_module as _keras
 
 
 def vgg_small(input_shape: tuple[int, int, int], num_classes: int, *,

@@ -42,11 +42,9 @@ def options(scales: Sequence[int], kernels: Sequence[int]) -> dict[str, tuple[in
 
 def ippm_block(feat: Any, scales: tuple[int, ...] = SCALES, kernels: tuple[int, ...] = KERNELS,
                filters: int = FILTERS, keras_module: Any = None) -> Any:
-    if keras_module is not None:
-        keras = keras_module
-    else:
-        import keras
+    from training.architectures import keras_module as resolve_keras
 
+    keras = resolve_keras(keras_module)
     L = keras.layers
     s_max = max(scales)
     if any(s_max % s for s in scales):
