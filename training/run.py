@@ -20,7 +20,7 @@ import numpy as np
 
 from app.core import EmotionLensError
 from training import config as config_mod
-from training.cli import Parser
+from training.cli import Parser, one_line_errors
 from training.config import TrainConfig
 
 STATE_FILE = "train_state.json"
@@ -579,6 +579,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
     return config_mod.apply(cfg, overrides, "command line")
 
 
+@one_line_errors
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     try:
@@ -599,9 +600,6 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         train(cfg, resume=args.resume)
         return 0
-    except EmotionLensError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         print("error: interrupted (resume with --resume)", file=sys.stderr)
         return 130
