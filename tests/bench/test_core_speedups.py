@@ -14,7 +14,7 @@ from app.core.align import align_face
 from app.core.bundle import CropSpec
 from app.core.classify import _softmax_if_needed
 from app.core.detect import Detection
-from app.core.pipeline import Pipeline, halve, shrink
+from app.core.pipeline import Pipeline, halve
 from app.core.settings import PipelineSettings
 from app.core.track import _assign, iou
 from tests.conftest import ROOT
@@ -30,21 +30,6 @@ def test_assignment_is_optimal_like_scipy(n: int, m: int) -> None:
         r2, c2 = linear_sum_assignment(cost)
         assert cost[rows, cols].sum() == pytest.approx(cost[r2, c2].sum())
         assert rows == sorted(rows) and len(rows) == min(n, m) == len(set(cols))
-
-
-@pytest.mark.parametrize("size,target", [((1192, 672), (640, 361)), ((1921, 1081), (640, 360)),
-                                         ((762, 768), (635, 640)), ((700, 500), (640, 457))])
-def test_shrink_matches_area_resize(size: tuple[int, int], target: tuple[int, int]) -> None:
-    rng = np.random.default_rng(0)
-    w, h = size
-    # a smooth image (aliasing aside, both resizes must agree on it)
-    small = rng.integers(0, 255, (h // 16 + 1, w // 16 + 1, 3), dtype=np.uint8)
-    image = cv2.resize(small, (w, h), interpolation=cv2.INTER_CUBIC)
-    got = shrink(image, *target)
-    want = cv2.resize(image, target, interpolation=cv2.INTER_AREA)
-    assert got.shape == want.shape
-    # the last (< 2×) step is bilinear, not area averaging: a few grey levels apart on average
-    assert np.abs(got.astype(int) - want.astype(int)).mean() < 5
 
 
 @pytest.mark.parametrize("size,target,factor", [((1920, 1080), (640, 360), 2), ((3841, 2161), (640, 360), 4),
