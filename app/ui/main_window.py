@@ -31,7 +31,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.core import EmotionLensError
-from app.core.annotate import AnnotateReport, check_outputs
+from app.core.annotate import AnnotateReport, check_outputs, default_outputs
 from app.core.bundle import load_bundle
 from app.core.settings import PipelineSettings
 from app.core.sources import IMAGE_SUFFIXES, VIDEO_SUFFIXES, CaptureOpener, open_source
@@ -661,8 +661,9 @@ class MainWindow(QMainWindow):
         if not src:
             return
         source = Path(src)
-        suffix = ".png" if source.suffix.lower() in IMAGE_SUFFIXES else ".mp4"
-        default = self.ui.output_path() / f"{source.stem}_annotated{suffix}"
+        default = default_outputs(source, self.ui.output_path()).video  # the dialog picks files
+        assert default is not None
+        suffix = default.suffix
         out, _ = QFileDialog.getSaveFileName(self, "Save the annotated video as", str(default),
                                              f"{suffix[1:].upper()} (*{suffix})")
         if out:

@@ -68,3 +68,21 @@ def test_format_eta() -> None:
     assert format_eta(75) == "about 1:15 left"
     assert format_eta(3725) == "about 1:02:05 left"
     assert format_eta(None) == "estimating…"
+
+
+def test_annotate_dialog_proposes_the_cli_names_in_the_output_folder(make_window, video: Path,
+                                                                       two_faces: Path, monkeypatch,
+                                                                       tmp_path: Path) -> None:
+    """Qt's file dialogs are modal (no user here): the two static calls are replaced and the save
+    dialog's proposed name is checked; answering "cancel" starts nothing."""
+    from PySide6.QtWidgets import QFileDialog
+
+    window = make_window()
+    proposed: list[str] = []
+    for source, name in [(video, "street_phone_annotated.mp4"), (two_faces, "two_faces_annotated.png")]:
+        monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, s=source, **k: (str(s), ""))
+        monkeypatch.setattr(QFileDialog, "getSaveFileName",
+                            lambda _parent, _title, default, *a, **k: (proposed.append(default), ("", ""))[1])
+        window.choose_annotation()
+        assert Path(proposed[-1]) == window.ui.output_path() / name
+    assert not window._dialogs
