@@ -34,9 +34,7 @@ def export_untrained(arch_name: str | None, out: Path, *, config: Path | None = 
 
     cfg = config_mod.TrainConfig()
     if config is not None:
-        values = config_mod.load_toml(config)
-        values.pop("search", None)
-        cfg = config_mod.apply(cfg, values, str(config))
+        cfg = config_mod.apply_file(cfg, config)
     if arch_name:
         cfg = config_mod.apply(cfg, {"model": arch_name}, "command line")
     cfg.weights = "none"  # timing only: no download

@@ -167,6 +167,13 @@ def load_toml(path: str | Path) -> dict[str, Any]:
         raise EmotionLensError(f"config file {p} is not valid TOML: {exc}") from None
 
 
+def apply_file(cfg: TrainConfig, path: str | Path) -> TrainConfig:
+    """`cfg` with a TOML config file applied (its `[search]` table is training.search's)."""
+    values = load_toml(path)
+    values.pop("search", None)
+    return apply(cfg, values, str(path))
+
+
 CHOICES: dict[str, tuple[str, ...]] = {
     "optimizer": ("adam", "adamw", "sgd"),
     "schedule": ("plateau", "cosine", "constant"),
@@ -205,6 +212,17 @@ def validate(cfg: TrainConfig) -> None:
     if not 0.0 < cfg.prune_sparsity < 1.0:
         raise EmotionLensError(f"prune_sparsity must be in (0, 1), got {cfg.prune_sparsity}")
     _validate_ippm(cfg)
+    _validate_filters(cfg)
+
+
+def _validate_filters(cfg: TrainConfig) -> None:
+    if not cfg.filters:
+        return
+    if cfg.model != "vgg_small":
+        raise EmotionLensError(f"option filters applies to vgg_small, not {cfg.model}")
+    if len(cfg.filters) != 4:
+        raise EmotionLensError(f"option filters needs one width per block of vgg_small (4), "
+                               f"got {cfg.filters}")
 
 
 def _validate_ippm(cfg: TrainConfig) -> None:

@@ -232,14 +232,7 @@ def architecture_options(cfg: TrainConfig) -> dict[str, Any]:
 
     if cfg.model == "resnet50_ippm":
         return ippm.options(cfg.ippm_scales, cfg.ippm_kernels)
-    if cfg.filters:
-        if cfg.model != "vgg_small":
-            raise EmotionLensError(f"option filters applies to vgg_small, not {cfg.model}")
-        if len(cfg.filters) != 4:
-            raise EmotionLensError(f"option filters needs one width per block of vgg_small (4), "
-                                   f"got {cfg.filters}")
-        return {"filters": tuple(cfg.filters)}
-    return {}
+    return {"filters": tuple(cfg.filters)} if cfg.filters else {}  # vgg_small (config.validate)
 
 
 def resolve_input(cfg: TrainConfig) -> tuple[int, int]:
@@ -572,9 +565,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
             raise EmotionLensError(f"{saved_path} is not valid JSON: {exc}") from None
         cfg = config_mod.apply(cfg, saved, str(saved_path))
     if args.config:
-        values = config_mod.load_toml(args.config)
-        values.pop("search", None)  # the [search] table: training.search
-        cfg = config_mod.apply(cfg, values, args.config)
+        cfg = config_mod.apply_file(cfg, args.config)
     overrides = {k: v for k, v in vars(args).items() if v is not None and k not in NON_CONFIG}
     return config_mod.apply(cfg, overrides, "command line")
 
