@@ -171,9 +171,6 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     from app.core.logs import setup_logging
-    from app.core.native import give_python_stderr_its_own_fd
-
-    give_python_stderr_its_own_fd()  # before logging's console handler takes sys.stderr
 
     log_path = setup_logging(args.verbose)
     log.info("emotion-lens %s: %s (log: %s)", __version__, " ".join(sys.argv[1:]), log_path)

@@ -8,6 +8,8 @@ import sys
 from logging.handlers import RotatingFileHandler
 from pathlib import Path
 
+from app.core.native import give_python_stderr_its_own_fd
+
 
 def log_dir() -> Path:
     if override := os.environ.get("EMOTION_LENS_LOG_DIR"):
@@ -23,6 +25,7 @@ def log_dir() -> Path:
 
 def setup_logging(verbose: bool = False) -> Path | None:
     """Log to `<log_dir>/emotion-lens.log` (1 MB × 3 files); warnings also go to stderr."""
+    give_python_stderr_its_own_fd()  # before the console handler takes sys.stderr
     root = logging.getLogger()
     root.setLevel(logging.DEBUG if verbose else logging.INFO)
     for old in [h for h in root.handlers if getattr(h, "_emotion_lens", False)]:

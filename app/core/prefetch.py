@@ -4,7 +4,6 @@ its own capture thread."""
 
 from __future__ import annotations
 
-import contextlib
 import queue
 import threading
 import time
@@ -70,11 +69,8 @@ class ReadAhead(Generic[T]):
 
     def close(self) -> None:
         """Stop reading and wait for the thread (it finishes the item it is reading)."""
-        self._stop.set()
-        while self._thread.is_alive():
-            with contextlib.suppress(queue.Empty):  # make room if it waits on a full queue
-                self._queue.get_nowait()
-            self._thread.join(timeout=0.05)
+        self._stop.set()  # a put waiting on a full queue sees it within 50 ms
+        self._thread.join()
         self._done = True
 
     def __enter__(self) -> ReadAhead[T]:

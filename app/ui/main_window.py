@@ -455,7 +455,6 @@ class MainWindow(QMainWindow):
         self.history.add(packet.result)
         if self.selected_face is not None and self.selected_face not in self.history.traces:
             self.select_face(None)  # the chosen face left long ago: follow the largest again
-        self.video.set_selected(self.selected_face)  # a face still in the history, or None
         self.video.set_frame(packet.frame.image, packet.result, self.labels, packet.frame.read_at)
         self.frames_shown += 1
         self._charts_dirty = True
