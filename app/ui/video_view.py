@@ -161,7 +161,8 @@ class VideoView(QWidget):
                              Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap, self.placeholder)
             painter.end()
             return
-        self._paint_frame(painter, self.image_rect())
+        target = self.image_rect()
+        self._paint_frame(painter, target, self._scaled_frame(target))
         painter.end()
         self.frames_painted += 1
         if self._read_at:
@@ -192,8 +193,9 @@ class VideoView(QWidget):
             self._scaled_key = key
         return self._scaled
 
-    def _paint_frame(self, painter: QPainter, target: QRectF) -> None:
-        painter.drawImage(target.topLeft(), self._scaled_frame(target))
+    def _paint_frame(self, painter: QPainter, target: QRectF, frame: QImage) -> None:
+        """`frame`, already at `target`'s size, and the overlay on it."""
+        painter.drawImage(target.topLeft(), frame)
         painter.setRenderHint(QPainter.RenderHint.Antialiasing, True)
         if self.result is None or not self.labels:
             return
@@ -230,9 +232,11 @@ class VideoView(QWidget):
         if self._array is None:
             return None
         h, w = self._array.shape[:2]
+        # the frame itself, not the widget's screen-sized (device-pixel-ratio) copy
+        array = np.ascontiguousarray(cv2.flip(self._array, 1) if self.mirror else self._array)
         out = QImage(w, h, QImage.Format.Format_RGB888)
         painter = QPainter(out)
-        self._paint_frame(painter, QRectF(0, 0, out.width(), out.height()))
+        self._paint_frame(painter, QRectF(0, 0, w, h), bgr_qimage(array))
         painter.end()
         return out
 

@@ -143,3 +143,29 @@ def test_recorder_keeps_real_time_in_the_video(tmp_path: Path) -> None:
     assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 5
     cap.release()
     assert len((tmp_path / "s.csv").read_text().splitlines()) == 4
+
+
+@pytest.mark.parametrize("mirror", [False, True])
+def test_snapshot_is_the_frame_at_full_resolution_whatever_the_screen_scale(qtbot, mirror: bool) -> None:
+    """`render_image` paints the frame itself (mirrored when the view is), not the view's
+    screen-sized copy: on a 2× screen that copy is twice as large as the frame."""
+    from PySide6.QtGui import QImage
+
+    from app.ui.video_view import VideoView
+
+    view = VideoView()
+    qtbot.addWidget(view)
+    view.resize(200, 120)
+    view.devicePixelRatioF = lambda: 2.0  # type: ignore[method-assign]  # a HiDPI screen
+    rng = np.random.default_rng(0)
+    frame = rng.integers(0, 255, (90, 160, 3), dtype=np.uint8)
+    view.mirror = mirror
+    view.set_frame(frame, None, ())
+    view.grab()  # a paint first: it fills the view's scaled-frame cache
+    image = view.render_image()
+    assert image is not None and (image.width(), image.height()) == (160, 90)
+    image = image.convertToFormat(QImage.Format.Format_RGB888)
+    rows = np.frombuffer(image.constBits(), np.uint8, image.sizeInBytes()).reshape(90, -1)
+    rgb = rows[:, : 160 * 3].reshape(90, 160, 3)
+    want = frame[:, ::-1, ::-1] if mirror else frame[:, :, ::-1]
+    assert np.array_equal(rgb, want)
