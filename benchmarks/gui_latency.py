@@ -24,8 +24,7 @@ import numpy as np
 from app.bench import loadavg, machine_info
 from app.core import EmotionLensError
 from app.core.sources import IMAGE_SUFFIXES, VideoFile, read_image
-
-ROOT = Path(__file__).resolve().parents[1]
+from benchmarks.run import ROOT, shared_dir
 
 
 def tiled_video(source: Path, out: Path, fps: float = 30.0, tile: int = 2, frames: int = 150) -> Path:
@@ -129,7 +128,7 @@ def measure(video: Path, model: Path, seconds: float, detector: str, warmup_s: f
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    shared = Path(os.environ.get("EMOTION_LENS_SHARED", ROOT.parent / "shared"))
+    shared = shared_dir()
     p.add_argument("--input", type=Path, default=shared / "media" / "single_face.jpg",
                    help="video or image to tile 2×2 into a 30 FPS clip (default: the sample portrait; "
                         "street_phone.mp4's faces are too small for the short-range detector once tiled)")

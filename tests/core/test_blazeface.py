@@ -12,15 +12,7 @@ from app.core.detect import Detection, create_detector
 from app.core.pipeline import Pipeline
 from app.core.settings import PipelineSettings
 from app.core.sources import VideoFile
-
-
-def _iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
-    ax, ay, aw, ah = a
-    bx, by, bw, bh = b
-    ix = max(0.0, min(ax + aw, bx + bw) - max(ax, bx))
-    iy = max(0.0, min(ay + ah, by + bh) - max(ay, by))
-    inter = ix * iy
-    return inter / (aw * ah + bw * bh - inter)
+from app.core.track import iou
 
 
 def _frames(media) -> list[np.ndarray]:
@@ -56,7 +48,7 @@ def test_same_detections_as_mediapipe(media, variant):
                     assert abs(px - qx) <= 0.5 + 0.01 * size and abs(py - qy) <= 0.5 + 0.01 * size, name
                 # MediaPipe truncates its box to whole pixels: under a pixel of difference
                 assert all(abs(u - v) <= 1.01 + 0.01 * size for u, v in zip(a.box, b.box, strict=True))
-                assert _iou(a.box, b.box) > 0.95
+                assert iou(a.box, b.box) > 0.95
                 assert b.detector == "blazeface"
                 compared += 1
     finally:

@@ -15,9 +15,8 @@ from hypothesis import strategies as st
 from app.core import EmotionLensError
 from app.core.probe import _ffmpeg_video_codec, _reason, describe_undecodable
 from app.core.sources import VideoFile, open_source
+from tests.conftest import ROOT
 from tests.media_files import h264_clip, unsupported_codec_avi, unsupported_codec_mp4
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_unknown_codec_in_mp4_names_the_fourcc(tmp_path: Path) -> None:

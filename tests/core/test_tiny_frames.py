@@ -15,7 +15,7 @@ from app.cli import main
 from app.core.pipeline import Pipeline
 from app.core.settings import PipelineSettings
 from app.core.sources import Frame, open_source
-from tests.media_files import ffmpeg
+from tests.media_files import h264_clip
 
 SHAPES = [(1, 1), (1, 8), (8, 1), (2, 3), (8, 8), (3, 400), (400, 3)]
 
@@ -52,11 +52,7 @@ def test_tiny_image_files_annotate(default_model: Path, tmp_path: Path, capsys,
 
 def test_tiny_video_annotates(default_model: Path, tmp_path: Path, capsys) -> None:
     """An 8×8 H.264 clip (the smallest common players handle) round-trips through annotate."""
-    import subprocess
-
-    src = tmp_path / "tiny.mp4"
-    subprocess.run([ffmpeg(), "-y", "-loglevel", "error", "-f", "lavfi", "-i", "testsrc=size=8x8:rate=10",
-                    "-frames:v", "12", "-c:v", "libx264", "-pix_fmt", "yuv420p", str(src)], check=True)
+    src = h264_clip(tmp_path / "tiny.mp4", frames=12, size="8x8")
     assert open_source(src).frame_count == 12
     out, table = tmp_path / "tiny_annotated.mp4", tmp_path / "tiny.csv"
     code = main(["annotate", str(src), "-o", str(out), "--csv", str(table), "--model", str(default_model)])

@@ -17,7 +17,7 @@ from training.architectures.channel_selection import init_from_file, init_from_w
 WIDE, NARROW = (8, 12, 16, 20), (4, 6, 8, 10)
 
 
-def _wide_with_dead_channels(keras_mod, rng: np.random.Generator) -> tuple[object, list[np.ndarray]]:
+def _wide_with_dead_channels(rng: np.random.Generator) -> tuple[object, list[np.ndarray]]:
     """A wide vgg_small with random weights in which all but NARROW[i] channels of every
     convolution are switched off (BatchNorm gamma = beta = 0: exactly zero after the ReLU)."""
     wide = cnn.vgg_small((48, 48, 1), 7, filters=WIDE)
@@ -41,7 +41,7 @@ def _wide_with_dead_channels(keras_mod, rng: np.random.Generator) -> tuple[objec
 
 def test_narrow_copy_of_a_network_with_dead_channels_computes_the_same(keras_mod) -> None:
     rng = np.random.default_rng(3)
-    wide, alive = _wide_with_dead_channels(keras_mod, rng)
+    wide, alive = _wide_with_dead_channels(rng)
     narrow = cnn.vgg_small((48, 48, 1), 7, filters=NARROW)
     widths = init_from_wider(narrow, wide)
     assert list(widths.values()) == [w for w in NARROW for _ in range(2)]
@@ -70,7 +70,7 @@ def test_layouts_that_cannot_be_narrowed_are_one_line_errors(keras_mod) -> None:
 
 def test_training_run_fine_tunes_a_pruned_model(tiny_folders: Path, tmp_path: Path, keras_mod) -> None:
     rng = np.random.default_rng(4)
-    wide, _ = _wide_with_dead_channels(keras_mod, rng)
+    wide, _ = _wide_with_dead_channels(rng)
     source = tmp_path / "wide.keras"
     wide.save(source)
     out = tmp_path / "narrow"

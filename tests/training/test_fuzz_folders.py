@@ -82,7 +82,7 @@ def test_folders_load_exactly_the_decodable_images(tmp_path: Path, tree: dict[st
     want: dict[str, int] = {}
     unknown = 0
     for label, n in images.items():
-        mapped = extra.get(label, label) if label in extra else label
+        mapped = extra.get(label, label)
         if mapped is None:
             continue
         if mapped not in EXPRESSIONS:
