@@ -208,16 +208,20 @@ def compile_model(model: Any, cfg: TrainConfig) -> None:
     )
 
 
-def build_model(cfg: TrainConfig, num_classes: int) -> Any:
+def build_model(cfg: TrainConfig, num_classes: int, keras_module: Any = None) -> Any:
+    """The configured architecture; with `keras_module` (tf_keras) its twin for tfmot, which
+    takes its weights from the trained model rather than from `cfg.weights`."""
     from training.architectures import registry
 
     arch = registry.get(cfg.model)
-    size = cfg.input_size or arch.input_size
-    channels = cfg.channels or arch.channels
+    size, channels = resolve_input(cfg)
     kwargs: dict[str, Any] = {}
+    if keras_module is not None:
+        kwargs["keras_module"] = keras_module
     if arch.pretrained:
-        kwargs.update(weights=cfg.weights, head_batchnorm=cfg.head_batchnorm,
-                      head_noise=cfg.head_noise)
+        kwargs.update(head_batchnorm=cfg.head_batchnorm, head_noise=cfg.head_noise)
+        if keras_module is None:
+            kwargs["weights"] = cfg.weights
         if cfg.dropout >= 0:
             kwargs["dropout"] = cfg.dropout
     elif cfg.dropout >= 0 and cfg.model == "vgg_small":
@@ -228,10 +232,8 @@ def build_model(cfg: TrainConfig, num_classes: int) -> Any:
 
 def architecture_options(cfg: TrainConfig) -> dict[str, Any]:
     """Builder options that change the architecture's layers (so also its tf_keras twin's)."""
-    from training.architectures import ippm
-
-    if cfg.model == "resnet50_ippm":
-        return ippm.options(cfg.ippm_scales, cfg.ippm_kernels)
+    if cfg.model == "resnet50_ippm":  # empty: the architecture's default levels
+        return {"ippm_scales": tuple(cfg.ippm_scales), "ippm_kernels": tuple(cfg.ippm_kernels)}
     return {"filters": tuple(cfg.filters)} if cfg.filters else {}  # vgg_small (config.validate)
 
 

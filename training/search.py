@@ -207,9 +207,10 @@ def options_from(args: Any, cfg: TrainConfig) -> SearchOptions | None:
 def trial_config(cfg: TrainConfig, values: dict[str, Any], max_epochs: int | None = None
                  ) -> TrainConfig:
     """`cfg` with a trial's hyperparameter values applied (and `epochs` = `max_epochs`)."""
+    # ("1,2,4" iPPM levels are parsed by config.apply like any list option)
     over: dict[str, Any] = {k: values[k] for k in ("lr", "batch_size", "optimizer", "dropout",
-                                                    "fine_tune_layers") if k in values}
-    over.update({k: list(_ints(values[k])) for k in ("ippm_scales", "ippm_kernels") if k in values})
+                                                    "fine_tune_layers", "ippm_scales",
+                                                    "ippm_kernels") if k in values}
     if max_epochs is not None:
         over["epochs"] = max_epochs
     if "augment_strength" in values:

@@ -62,27 +62,20 @@ def _child(run: Path, modes: list[str]) -> dict[str, Any]:
     import tf_keras
 
     from training import config as config_mod
-    from training.architectures import registry
     from training.export import calibration_images
     from training.litert import TFLiteModel
     from training.metrics import compute_metrics, rounded
-    from training.run import architecture_options, load_capped_splits, resolve_input
+    from training.run import build_model, load_capped_splits
 
     cfg = config_mod.apply(config_mod.TrainConfig(), json.loads((run / "config.json").read_text()),
                            "config.json")
-    arch = registry.get(cfg.model)
-    size, channels = resolve_input(cfg)
     _, train, val = load_capped_splits(cfg)
     labels = train.labels
     saved = np.load(run / WEIGHTS_FILE)
     weights = [saved[k] for k in sorted(k for k in saved.files if k.startswith("w"))]
 
     def twin() -> Any:
-        kwargs: dict[str, Any] = {"keras_module": tf_keras}
-        if arch.pretrained:
-            kwargs.update(head_batchnorm=cfg.head_batchnorm, head_noise=cfg.head_noise)
-        kwargs.update(architecture_options(cfg))
-        m = arch.build((size, size, channels), len(labels), **kwargs)
+        m = build_model(cfg, len(labels), keras_module=tf_keras)
         try:
             m.set_weights(weights)
         except ValueError as exc:

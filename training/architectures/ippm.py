@@ -30,25 +30,16 @@ def check(scales: Sequence[int], kernels: Sequence[int]) -> str | None:
     return None
 
 
-def options(scales: Sequence[int], kernels: Sequence[int]) -> dict[str, tuple[int, ...]]:
-    """Builder keyword arguments for configured levels (empty sequences: the defaults)."""
-    opts: dict[str, tuple[int, ...]] = {}
-    if scales:
-        opts["ippm_scales"] = tuple(scales)
-    if kernels:
-        opts["ippm_kernels"] = tuple(kernels)
-    return opts
-
-
 def ippm_block(feat: Any, scales: tuple[int, ...] = SCALES, kernels: tuple[int, ...] = KERNELS,
                filters: int = FILTERS, keras_module: Any = None) -> Any:
     from training.architectures import keras_module as resolve_keras
 
     keras = resolve_keras(keras_module)
     L = keras.layers
+    problem = check(scales, kernels)
+    if problem:
+        raise ValueError(problem)
     s_max = max(scales)
-    if any(s_max % s for s in scales):
-        raise ValueError(f"iPPM scales must divide the largest one: {scales}")
     levels = [L.UpSampling2D(s_max, interpolation="nearest", name="ippm_identity_up")(feat)
               if s_max > 1 else feat]
     for i, (s, k) in enumerate(zip(scales, kernels, strict=True)):
