@@ -3,7 +3,8 @@
 decode → detect → align → classify → track → overlay drawing, per frame, with per-stage times
 (mean, p50, p95), end-to-end frames/s, faces/s, per-frame latency p50/p95 and peak RSS. A few
 warm-up frames (first-call allocations) are run first and not counted. `--frames N` loops the
-input until N frames are measured.
+input until N frames are measured. By default decoding and detection run ahead on their own
+threads, as `annotate` runs (`--ahead decode`: as the desktop app; `--ahead none`: one thread).
 
 `tile=2` (Python API, used by `benchmarks/`) shows each decoded frame as a 2×2 grid, so a one-face
 video gives four faces per frame; the copy into the grid is counted as decoding.
@@ -32,6 +33,9 @@ from app.core.settings import PipelineSettings
 
 STAGES = ("decode", "detect", "align", "classify", "track", "overlay")
 DEFAULT_WARMUP = 5
+# what runs ahead of the measuring thread: nothing; decoding (as in the desktop app, whose capture
+# thread decodes); decoding and detection, each on its own thread (as `annotate` runs)
+AHEAD_MODES = ("none", "decode", "detect")
 
 
 def peak_rss_mb() -> float:
@@ -89,7 +93,7 @@ class _Tiler:
     """Copies an H×W frame into an (n·H)×(n·W) grid. A ring of buffers is reused, enough that a
     frame is never overwritten while a reader thread has it queued or it is being processed."""
 
-    RING = 5  # > ThreadedFrames' queue depth + the frame being filled + the one in process
+    RING = 7  # > frames queued between the stages (2 + 1) + one in each of the 3 stages
 
     def __init__(self, n: int):
         self.n = n
@@ -150,25 +154,22 @@ def looped_frames(path: Path, tile: int = 1) -> Iterator[tuple[Any, float]]:
         source.close()
 
 
-class ThreadedFrames:
-    """`looped_frames` read ahead on a thread (as `annotate` and the GUI's capture thread do),
-    `depth` frames at most. Yields (Frame, ms waited for it): decoding overlaps the previous
-    frame's work."""
+class _Timed:
+    """Frames decoded on the calling thread, with the time the latest one took (`waited_s`, as
+    ReadAhead has it)."""
 
-    def __init__(self, frames: Iterator[tuple[Any, float]], depth: int = 2):
+    def __init__(self, frames: Iterator[Any]):
         self._frames = frames
-        self._ahead = ReadAhead(frames, depth, name="bench-decode")
+        self.waited_s = 0.0
 
-    def __iter__(self) -> ThreadedFrames:
-        return self
-
-    def __next__(self) -> tuple[Any, float]:
-        frame, _decode_ms = next(self._ahead)
-        return frame, self._ahead.waited_s * 1e3
+    def __next__(self) -> Any:
+        t0 = time.perf_counter()
+        frame = next(self._frames)
+        self.waited_s = time.perf_counter() - t0
+        return frame
 
     def close(self) -> None:
-        self._ahead.close()
-        self._frames.close()  # type: ignore[attr-defined]
+        pass
 
 
 @dataclass
@@ -209,14 +210,17 @@ class BenchResult:
 def bench(input_path: str | Path, settings: PipelineSettings | None = None,
           model: str | Path | None = None, frames: int | None = None, *, tile: int = 1,
           warmup: int = DEFAULT_WARMUP, overlay: bool = True,
-          decode_thread: bool = True) -> dict[str, Any]:
+          ahead: str = "detect") -> dict[str, Any]:
     """Run the pipeline over `input_path` and return the report (see the module docstring).
 
     `frames=None` measures the input once (one frame for an image, after `warmup` more).
-    `decode_thread` (default) decodes ahead on a second thread, as `annotate` and the GUI (its
-    capture thread) do; the decode stage is then the time spent waiting for a frame. Without it,
-    frames are decoded on the calling thread, between the frames' work."""
-    from app.core.pipeline import Pipeline
+    `ahead` (see AHEAD_MODES): with "detect" (default) frames are decoded on one thread and their
+    faces detected on another while the measuring thread aligns, classifies, tracks and draws the
+    frames before them, as `annotate` runs; with "decode" only decoding runs ahead; with "none"
+    everything runs on the measuring thread. The decode stage is the time the measuring thread
+    waited for its next frame (its decoding, with "none"); a frame's latency runs from the start
+    of its detection to its overlay drawn, time queued between the stages included."""
+    from app.core.pipeline import Detected, Pipeline
     from app.core.render import draw_overlay
     from app.core.sources import open_source
 
@@ -226,6 +230,8 @@ def bench(input_path: str | Path, settings: PipelineSettings | None = None,
         raise EmotionLensError("--frames must be 1 or more")
     if tile < 1:
         raise EmotionLensError("tile must be 1 or more")
+    if ahead not in AHEAD_MODES:
+        raise EmotionLensError(f"ahead must be one of {', '.join(AHEAD_MODES)}, not {ahead!r}")
     probe = open_source(path)
     count = probe.frame_count
     fps_nominal = probe.fps
@@ -241,37 +247,48 @@ def bench(input_path: str | Path, settings: PipelineSettings | None = None,
         stages: dict[str, list[float]] = {name: [] for name in STAGES}
         frame_ms: list[float] = []
         faces_per_frame: list[int] = []
-        source: Any = looped_frames(path, tile)
-        if decode_thread:
-            source = ThreadedFrames(source)
+        decoded = looped_frames(path, tile)
+        source: Any = None
         try:
-            for _ in range(warmup):
-                frame, _ms = next(source)
+            for _ in range(warmup):  # on this thread, so that reset() below races with nothing
+                frame, _ms = next(decoded)
                 result = pipeline.process(frame)
                 if overlay:
                     draw_overlay(frame.image, result, labels)
             pipeline.reset()
+            images = (frame for frame, _ms in decoded)
+            if ahead == "detect":
+                source = pipeline.ahead(images)
+            elif ahead == "decode":
+                source = ReadAhead(images, name="bench-decode")
+            else:
+                source = _Timed(images)
             rss_start = current_rss_mb()
             cpu0 = cpu_seconds()
             t0 = time.perf_counter()
             for _ in range(frames):
-                t_frame = time.perf_counter()
-                frame, decode_ms = next(source)
-                result = pipeline.process(frame)
+                item = next(source)
+                t_got = time.perf_counter()
+                if not isinstance(item, Detected):
+                    item = pipeline.detect_frame(item)
+                result = pipeline.process(item)
                 t_drawn = time.perf_counter()
                 if overlay:
-                    draw_overlay(frame.image, result, labels)
+                    draw_overlay(item.frame.image, result, labels)
                 t_end = time.perf_counter()
-                stages["decode"].append(decode_ms)
+                stages["decode"].append(source.waited_s * 1e3)
                 for name, ms in result.timings_ms.items():
                     stages.setdefault(name, []).append(ms)
                 stages["overlay"].append((t_end - t_drawn) * 1e3)
-                frame_ms.append((t_end - t_frame) * 1e3)
+                frame_ms.append((t_end - min(item.started_s, t_got)) * 1e3)
                 faces_per_frame.append(len(result.faces))
+            frame = item.frame
             wall = time.perf_counter() - t0
             cpu = cpu_seconds() - cpu0
         finally:
-            source.close()
+            if source is not None:
+                source.close()
+            decoded.close()
         h_w = frame.image.shape[:2]
         info = {
             "input": str(path),
@@ -281,7 +298,7 @@ def bench(input_path: str | Path, settings: PipelineSettings | None = None,
             "tile": tile,
             "warmup_frames": warmup,
             "overlay": overlay,
-            "decode_thread": decode_thread,
+            "ahead": ahead,
             "model": pipeline.classifier.bundle.name,
             "model_dir": str(pipeline.classifier.bundle.path),
             "backend": pipeline.classifier.backend,
@@ -360,7 +377,7 @@ def run(args: argparse.Namespace) -> int:
     settings = make_settings(args)
     report = bench(args.input, settings, model=args.model, frames=frames,
                    tile=int(getattr(args, "tile", None) or 1),
-                   decode_thread=not getattr(args, "no_read_ahead", False))
+                   ahead=getattr(args, "ahead", None) or "detect")
     fer_python = getattr(args, "compare_fer", None)
     if fer_python:  # after our own run, so that the two never compete for the CPU
         fer = run_fer(fer_python, args.input, report["frames"])

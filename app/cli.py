@@ -76,9 +76,10 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--frames", type=int, default=None, metavar="N",
                        help="frames to measure (loops the input; default: all of it once)")
     bench.add_argument("--json", action="store_true", help="print one JSON object")
-    bench.add_argument("--no-read-ahead", action="store_true",
-                       help="decode on the measuring thread instead of a read-ahead thread "
-                            "(annotate and the desktop app read ahead)")
+    bench.add_argument("--ahead", choices=("none", "decode", "detect"), default="detect",
+                       help="what runs ahead of the measuring thread, each on its own thread: "
+                            "decoding and detection (default, as annotate runs), decoding only "
+                            "(as the desktop app's capture thread), or nothing")
     bench.add_argument("--compare-fer", metavar="PYTHON", default=None,
                        help="also time the `fer` package (Haar + mini-XCEPTION) on the same "
                             "input, with this interpreter, which must have it installed "

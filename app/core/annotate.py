@@ -17,8 +17,7 @@ import cv2
 
 from app import __version__
 from app.core import EmotionLensError
-from app.core.pipeline import Pipeline
-from app.core.prefetch import ReadAhead
+from app.core.pipeline import FramesAhead, Pipeline
 from app.core.render import draw_overlay
 from app.core.results import CsvWriter, FrameResult, SummaryBuilder, resume_point, write_json
 from app.core.sources import IMAGE_SUFFIXES, Frame, ImageFile, VideoFile, open_source
@@ -123,7 +122,7 @@ def annotate(source_path: Path, outputs: AnnotateOutputs, pipeline: Pipeline,
     json_rows: list[dict[str, Any]] = []
     video: VideoWriter | None = None
     report = AnnotateReport(frames=0, frames_with_faces=0, outputs=outputs)
-    frames: ReadAhead[Frame] | None = None
+    frames: FramesAhead | None = None
     try:
         is_video = isinstance(source, VideoFile)
         if is_video and outputs.video:
@@ -136,15 +135,18 @@ def annotate(source_path: Path, outputs: AnnotateOutputs, pipeline: Pipeline,
                 if outputs.json:
                     json_rows.extend(_row(done, labels))
             source.seek(start)
-        frames = ReadAhead(source, name="annotate-decode")  # decoding overlaps the processing
-        for frame in frames:
+        # decoding and detection run ahead on their own threads; frames already done are replayed
+        frames = pipeline.ahead(source, skip=lambda f: f.index < start)
+        for item in frames:
             if cancelled is not None and cancelled():
                 report.cancelled = True
                 break
-            if frame.index < start:
+            if isinstance(item, Frame):
+                frame = item
                 result = replay.get(frame.index) or FrameResult(frame.index, frame.time_s, [])
             else:
-                result = pipeline.process(frame)
+                frame = item.frame
+                result = pipeline.process(item)
                 if csv_writer:
                     csv_writer.write(result)
             summary.add(result)
@@ -163,7 +165,7 @@ def annotate(source_path: Path, outputs: AnnotateOutputs, pipeline: Pipeline,
             report.expected_frames = source.frame_count
     finally:
         if frames is not None:
-            frames.close()  # the reading thread stops before the source closes under it
+            frames.close()  # the reading threads stop before the source closes under them
         source.close()
         if csv_writer:
             csv_writer.close()

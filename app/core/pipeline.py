@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -12,6 +14,7 @@ from app.core.align import align_face
 from app.core.bundle import ModelBundle, load_bundle
 from app.core.classify import Classifier
 from app.core.detect import Detection, FaceDetector, create_detector
+from app.core.prefetch import ReadAhead
 from app.core.results import FaceResult, FrameResult
 from app.core.settings import PipelineSettings
 from app.core.sources import Frame
@@ -31,6 +34,16 @@ def halve(image: np.ndarray, width: int, height: int) -> tuple[np.ndarray, int]:
         image = cv2.resize(image[:ih, :iw], (iw // 2, ih // 2), interpolation=cv2.INTER_AREA)
         factor *= 2
     return image, factor
+
+
+@dataclass(frozen=True, slots=True)
+class Detected:
+    """A frame with the faces found in it, ahead of the rest of the pipeline (`Pipeline.ahead`)."""
+
+    frame: Frame
+    detections: list[Detection]
+    detect_ms: float
+    started_s: float  # time.perf_counter() when its detection began
 
 
 class Pipeline:
@@ -96,9 +109,25 @@ class Pipeline:
         self._since_detect = 0
         return self._last_dets
 
-    def process(self, frame: Frame) -> FrameResult:
+    def detect_frame(self, frame: Frame) -> Detected:
+        """The first stage of `process` on its own (it may run on another thread than the rest:
+        see `ahead`)."""
         t0 = time.perf_counter()
         dets = self._detect_or_reuse(frame.image)
+        return Detected(frame, dets, (time.perf_counter() - t0) * 1e3, t0)
+
+    def ahead(self, frames: Iterable[Frame], skip: Callable[[Frame], bool] | None = None,
+              depth: int = 2) -> FramesAhead:
+        """`frames` decoded on one thread (up to `depth` ahead) and their faces detected on
+        another, ahead of the caller, who hands each `Detected` to `process`: the three stages
+        overlap, with the same results as processing frame by frame. Frames for which `skip` is true come
+        through undetected (as `Frame`). Close it (or use `with`) before closing the source."""
+        return FramesAhead(self, frames, skip, depth)
+
+    def process(self, frame: Frame | Detected) -> FrameResult:
+        """Detect (unless `frame` comes from `detect_frame`), align, classify, track, smooth."""
+        detected = frame if isinstance(frame, Detected) else self.detect_frame(frame)
+        frame, dets = detected.frame, detected.detections
         t1 = time.perf_counter()
         crops = self.align(frame.image, dets)
         t2 = time.perf_counter()
@@ -112,7 +141,7 @@ class Pipeline:
                                     det.keypoints))
         self.smoother.forget({t.face_id for t in self.tracker.tracks})
         t4 = time.perf_counter()
-        timings = {"detect": (t1 - t0) * 1e3, "align": (t2 - t1) * 1e3,
+        timings = {"detect": detected.detect_ms, "align": (t2 - t1) * 1e3,
                    "classify": (t3 - t2) * 1e3, "track": (t4 - t3) * 1e3}
         h, w = frame.image.shape[:2]
         return FrameResult(frame.index, frame.time_s, faces, timings, (w, h))
@@ -136,6 +165,46 @@ class Pipeline:
         self.detector.close()
 
     def __enter__(self) -> Pipeline:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class FramesAhead:
+    """See `Pipeline.ahead`. While it runs, the pipeline's detector belongs to its thread."""
+
+    def __init__(self, pipeline: Pipeline, frames: Iterable[Frame],
+                 skip: Callable[[Frame], bool] | None, depth: int):
+        self._decoded = ReadAhead(frames, depth, name="decode-ahead")
+        # one detected frame waiting is enough to keep the caller busy; more would only add latency
+        self._detected = ReadAhead(self._detect(pipeline, self._decoded, skip), 1,
+                                   name="detect-ahead")
+
+    @staticmethod
+    def _detect(pipeline: Pipeline, frames: Iterable[Frame],
+                skip: Callable[[Frame], bool] | None) -> Iterator[Frame | Detected]:
+        for frame in frames:
+            yield frame if skip is not None and skip(frame) else pipeline.detect_frame(frame)
+
+    @property
+    def waited_s(self) -> float:
+        """How long the caller waited for the latest frame."""
+        return self._detected.waited_s
+
+    def __iter__(self) -> Iterator[Frame | Detected]:
+        return self._detected
+
+    def __next__(self) -> Frame | Detected:
+        return next(self._detected)
+
+    def close(self) -> None:
+        """Stop both threads and wait for them (each finishes the frame it is on)."""
+        self._detected.stop()
+        self._decoded.close()  # the detecting thread, waiting for a frame, sees the stop
+        self._detected.close()
+
+    def __enter__(self) -> FramesAhead:
         return self
 
     def __exit__(self, *exc: object) -> None:

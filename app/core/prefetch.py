@@ -1,6 +1,6 @@
-"""Read ahead on a thread: decoding the next frames overlaps the work on this one (OpenCV's
-FFmpeg releases the GIL while it decodes). Used by `annotate` and `bench`; the desktop app has
-its own capture thread."""
+"""Read ahead on a thread: decoding (or detecting faces in) the next frames overlaps the work on
+this one (OpenCV's FFmpeg, MediaPipe and LiteRT release the GIL while they work). Used by
+`annotate` and `bench` (see `Pipeline.ahead`); the desktop app has its own capture thread."""
 
 from __future__ import annotations
 
@@ -18,7 +18,9 @@ class ReadAhead(Generic[T]):
     """Iterates `items` on a daemon thread, at most `depth` items ahead. An exception raised by
     `items` reaches the consumer at the point where it happened; `close()` (or leaving the `with`
     block) stops the thread and waits for it, so the underlying source can be closed safely
-    afterwards. `waited_s` is the time the consumer spent waiting for the latest item."""
+    afterwards. `waited_s` is the time the consumer spent waiting for the latest item. A consumer
+    waiting for an item returns (StopIteration) once `stop()` is called, so read-aheads can be
+    chained: one thread iterating over another's output."""
 
     def __init__(self, items: Iterable[T], depth: int = 2, name: str = "read-ahead"):
         if depth < 1:
@@ -57,7 +59,14 @@ class ReadAhead(Generic[T]):
         if self._done:
             raise StopIteration
         t0 = time.perf_counter()
-        item = self._queue.get()
+        while True:
+            try:
+                item = self._queue.get(timeout=0.05)
+                break
+            except queue.Empty:
+                if self._stop.is_set():
+                    self._done = True
+                    raise StopIteration from None
         self.waited_s = time.perf_counter() - t0
         if item is _END:
             self._done = True
@@ -67,9 +76,13 @@ class ReadAhead(Generic[T]):
             raise item
         return item  # type: ignore[return-value]
 
+    def stop(self) -> None:
+        """Ask the thread to stop, without waiting for it."""
+        self._stop.set()  # a put waiting on a full queue sees it within 50 ms
+
     def close(self) -> None:
         """Stop reading and wait for the thread (it finishes the item it is reading)."""
-        self._stop.set()  # a put waiting on a full queue sees it within 50 ms
+        self.stop()
         self._thread.join()
         self._done = True
 
