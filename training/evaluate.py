@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from app.core import EmotionLensError
+from app.core.classify import load_keras_file
 from training.cli import Parser, one_line_errors
 from training.metrics import compute_metrics, rounded
 
@@ -30,12 +31,7 @@ def load_any_model(bundle: Any, kind: str | None = None) -> tuple[str, Any]:
         if path is None or not path.is_file():
             continue
         if k == "keras":
-            import keras
-
-            try:
-                model = keras.models.load_model(str(path), safe_mode=True, compile=False)
-            except Exception as exc:
-                raise EmotionLensError(f"cannot load {path}: {str(exc).splitlines()[0]}") from None
+            model = load_keras_file(path)
             return k, lambda x, m=model: np.asarray(m.predict(x, batch_size=256, verbose=0))
         from training.litert import TFLiteModel
 

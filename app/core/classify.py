@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -75,16 +76,23 @@ class LiteRTModel:
         return np.asarray(y, dtype=np.float32)
 
 
+def load_keras_file(path: str | Path, what: str = "") -> Any:
+    """A `.keras` model loaded in safe mode (no code from the file runs), uncompiled. A file Keras
+    cannot read is one line: "[what: ]cannot load PATH: reason"."""
+    import keras
+
+    try:
+        return keras.saving.load_model(str(path), compile=False, safe_mode=True)
+    except Exception as exc:  # keras raises many types for bad files
+        first = (str(exc).splitlines() or [type(exc).__name__])[0][:200]
+        raise EmotionLensError(f"{what + ': ' if what else ''}cannot load {path}: {first}") from None
+
+
 class KerasModel:
     """A .keras model loaded with safe_mode (no code from the file is executed)."""
 
     def __init__(self, path: Path):
-        import keras
-
-        try:
-            self._model = keras.saving.load_model(path, compile=False, safe_mode=True)
-        except Exception as exc:  # keras raises many types for bad files
-            raise EmotionLensError(f"cannot load {path.name}: {str(exc).splitlines()[0][:200]}") from None
+        self._model = load_keras_file(path)
         self.input_shape = tuple(self._model.input_shape)
         self.num_outputs = int(self._model.output_shape[-1])
         self.quantized = False

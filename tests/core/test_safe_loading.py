@@ -30,16 +30,50 @@ marker.unlink(missing_ok=True)  # building the model called it once: start clean
 '''
 
 
-def test_lambda_layer_is_refused_without_running_it(tmp_path: Path):
-    model_file, marker = tmp_path / "model.keras", tmp_path / "ran.txt"
+@pytest.fixture(scope="module")
+def lambda_model(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    folder = tmp_path_factory.mktemp("lambda")
+    model_file, marker = folder / "model.keras", folder / "ran.txt"
     subprocess.run([sys.executable, "-c", MAKE, str(model_file), str(marker)], check=True,
                    capture_output=True, timeout=300)
     assert model_file.is_file() and not marker.exists()
-    write_model_json(tmp_path, {"name": "lambda", "labels": list(EXPRESSIONS),
-                                "input": {"size": 48, "channels": 1,
-                                          "normalization": {"mean": 0, "std": 255}},
-                                "files": {"keras": "model.keras"}})
-    with pytest.raises(EmotionLensError, match=r"cannot load model\.keras") as info:
-        Classifier(tmp_path, backend="keras")
+    write_model_json(folder, {"name": "lambda", "labels": list(EXPRESSIONS),
+                              "input": {"size": 48, "channels": 1,
+                                        "normalization": {"mean": 0, "std": 255}},
+                              "files": {"keras": "model.keras"}})
+    return model_file, marker
+
+
+def _app(model_file: Path) -> None:
+    Classifier(model_file.parent, backend="keras")
+
+
+def _evaluate(model_file: Path) -> None:
+    from app.core.bundle import load_bundle
+    from training.evaluate import load_any_model
+
+    load_any_model(load_bundle(model_file.parent), "keras")
+
+
+def _init_from(model_file: Path) -> None:
+    from training.architectures import cnn
+    from training.architectures.channel_selection import init_from_file
+
+    init_from_file(cnn.vgg_small((48, 48, 1), 7, filters=(8, 16, 32, 64)), model_file)
+
+
+def _weights(model_file: Path) -> None:
+    from training.architectures import cnn
+    from training.architectures.applications import load_weights_file
+
+    load_weights_file(cnn.vgg_small((48, 48, 1), 7, filters=(8, 16, 32, 64)), str(model_file))
+
+
+@pytest.mark.parametrize("load", [_app, _evaluate, _init_from, _weights],
+                         ids=["app", "evaluate", "init_from", "weights"])
+def test_lambda_layer_is_refused_without_running_it(lambda_model: tuple[Path, Path], load) -> None:
+    model_file, marker = lambda_model
+    with pytest.raises(EmotionLensError, match=r"cannot load .*model\.keras: ") as info:
+        load(model_file)
     assert "\n" not in str(info.value)
     assert not marker.exists()

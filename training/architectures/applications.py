@@ -112,17 +112,18 @@ def load_weights_file(model: Any, weights: str) -> None:
     """`--weights PATH`: a `.weights.h5` or a `.keras` whose weights match this architecture."""
     from pathlib import Path
 
-    import keras
+    from app.core.classify import load_keras_file
 
     p = Path(weights)
     if not p.is_file():
         raise EmotionLensError(f"--weights must be imagenet, none or a weights file; not found: {p}")
     try:
         if p.suffix == ".keras":
-            src = keras.models.load_model(str(p), compile=False, safe_mode=True)
-            model.set_weights(src.get_weights())
+            model.set_weights(load_keras_file(p, "--weights").get_weights())
         else:
             model.load_weights(str(p))
+    except EmotionLensError:
+        raise
     except Exception as exc:
         raise EmotionLensError(f"cannot load weights from {p}: {str(exc).splitlines()[0][:200]}"
                                ) from None

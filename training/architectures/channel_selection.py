@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from app.core import EmotionLensError
+from app.core.classify import load_keras_file
 
 WEIGHTED = ("Conv2D", "BatchNormalization", "Dense")
 
@@ -82,14 +83,7 @@ def init_from_wider(student: Any, source: Any) -> dict[str, int]:
 
 def init_from_file(student: Any, path: str | Path) -> dict[str, int]:
     """`init_from_wider` with the source loaded from a `.keras` file (safe mode)."""
-    import keras
-
     p = Path(path)
     if not p.is_file():
         raise EmotionLensError(f"init_from: model file not found: {p}")
-    try:
-        source = keras.models.load_model(str(p), compile=False, safe_mode=True)
-    except Exception as exc:
-        raise EmotionLensError(f"init_from: cannot load {p}: {str(exc).splitlines()[0][:200]}"
-                               ) from None
-    return init_from_wider(student, source)
+    return init_from_wider(student, load_keras_file(p, "init_from"))
