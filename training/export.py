@@ -80,6 +80,24 @@ def _saved_model(model: Any, tmp: Path) -> Path:
     return sm
 
 
+def set_full_int8(conv: Any, calib: np.ndarray) -> None:
+    """Set a TFLiteConverter up for full-integer int8 (int8 input and output too), calibrated
+    on `calib`: float model inputs, already normalized, one per representative sample."""
+    import tensorflow as tf
+
+    rep = calib.astype(np.float32)
+
+    def representative() -> Any:
+        for i in range(len(rep)):
+            yield [rep[i:i + 1]]
+
+    conv.optimizations = [tf.lite.Optimize.DEFAULT]
+    conv.representative_dataset = representative
+    conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    conv.inference_input_type = tf.int8
+    conv.inference_output_type = tf.int8
+
+
 def convert_tflite(model: Any, out_path: Path, kind: str,
                    calib: np.ndarray | None = None) -> Path:
     """Convert a Keras model (TF backend) to a `.tflite` of `kind` (float32 | float16 | int8).
@@ -96,17 +114,7 @@ def convert_tflite(model: Any, out_path: Path, kind: str,
         elif kind == "int8":
             if calib is None or len(calib) == 0:
                 raise EmotionLensError("int8 export needs representative images")
-            rep = calib.astype(np.float32)
-
-            def representative() -> Any:
-                for i in range(len(rep)):
-                    yield [rep[i:i + 1]]
-
-            conv.optimizations = [tf.lite.Optimize.DEFAULT]
-            conv.representative_dataset = representative
-            conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-            conv.inference_input_type = tf.int8
-            conv.inference_output_type = tf.int8
+            set_full_int8(conv, calib)
         elif kind != "float32":
             raise EmotionLensError(f"unknown tflite kind {kind!r}")
         try:

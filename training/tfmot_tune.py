@@ -62,7 +62,7 @@ def _child(run: Path, modes: list[str]) -> dict[str, Any]:
     import tf_keras
 
     from training import config as config_mod
-    from training.export import calibration_images
+    from training.export import calibration_images, set_full_int8
     from training.litert import TFLiteModel
     from training.metrics import compute_metrics, rounded
     from training.run import build_model, load_capped_splits
@@ -95,16 +95,7 @@ def _child(run: Path, modes: list[str]) -> dict[str, Any]:
 
     def convert(m: Any, path: Path) -> None:
         conv = tf.lite.TFLiteConverter.from_keras_model(m)
-        conv.optimizations = [tf.lite.Optimize.DEFAULT]
-
-        def rep() -> Any:
-            for i in range(len(calib)):
-                yield [calib[i:i + 1]]
-
-        conv.representative_dataset = rep
-        conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-        conv.inference_input_type = tf.int8
-        conv.inference_output_type = tf.int8
+        set_full_int8(conv, calib)
         path.write_bytes(conv.convert())
 
     def score(path: Path) -> dict[str, Any]:
