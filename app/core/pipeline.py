@@ -120,8 +120,9 @@ class Pipeline:
               depth: int = 2) -> FramesAhead:
         """`frames` decoded on one thread (up to `depth` ahead) and their faces detected on
         another, ahead of the caller, who hands each `Detected` to `process`: the three stages
-        overlap, with the same results as processing frame by frame. Frames for which `skip` is true come
-        through undetected (as `Frame`). Close it (or use `with`) before closing the source."""
+        overlap, with the same results as processing frame by frame. Frames for which `skip` is
+        true come through undetected (as `Frame`). Close it (or use `with`) before closing the
+        source; until then the detector belongs to the detecting thread (no `reset` meanwhile)."""
         return FramesAhead(self, frames, skip, depth)
 
     def process(self, frame: Frame | Detected) -> FrameResult:
