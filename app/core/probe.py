@@ -163,8 +163,10 @@ def _ffmpeg_video_codec(path: Path) -> str | None:
     if exe is None:
         return None
     try:
+        # FFmpeg reads only the headers here (about 0.1 s for a bad file); the GUI waits for it
+        # on its UI thread before annotating, so a stuck FFmpeg is given up on after 5 s
         done = subprocess.run([exe, "-hide_banner", "-nostdin", "-i", str(path)], capture_output=True,
-                              text=True, errors="replace", timeout=20,
+                              text=True, errors="replace", timeout=5,
                               creationflags=getattr(subprocess, "CREATE_NO_WINDOW", 0))
     except (OSError, subprocess.SubprocessError):
         return None
