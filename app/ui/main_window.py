@@ -255,6 +255,10 @@ class MainWindow(QMainWindow):
             w.setContentsMargins(8, 0, 8, 0)
             sb.addPermanentWidget(w)
         self.rec_label.hide()
+        # A message (source opened, paused, camera lost, file saved...) is drawn left of these
+        # labels, in what they leave free: the stage times, which change every frame anyway, make
+        # room for it while it shows.
+        sb.messageChanged.connect(lambda text: self.timing_label.setVisible(not text))
 
     def _connect(self) -> None:
         c = self.controller
@@ -545,8 +549,10 @@ class MainWindow(QMainWindow):
         self.controller.configure(self.ui.pipeline(self.base), self.ui.model_path())
 
     def _on_pipeline_ready(self, info: PipelineInfo) -> None:
-        self.model_label.setText(f"model {info.model} · {info.backend} · {info.detector}")
-        self.model_label.setToolTip(str(info.model_path))
+        # the bundle's folder name keeps the bar short; its full name is in the tooltip
+        self.model_label.setText(f"model {Path(info.model_path).name or info.model} · "
+                                 f"{info.backend} · {info.detector}")
+        self.model_label.setToolTip(f"{info.model}\n{info.model_path}")
         self._set_labels(info.labels)
 
     def _set_labels(self, labels: tuple[str, ...]) -> None:

@@ -269,3 +269,31 @@ def test_command_line_overrides_are_not_stored_unless_changed(make_window) -> No
     window.close()
     stored = load_ui_settings(QSettings(str(make_window.ini), QSettings.Format.IniFormat))
     assert stored.detector == "mediapipe" and stored.smoothing == 0.9
+
+
+def _message_room(window) -> int:
+    """Pixels the status bar leaves for its message: left of its leftmost visible permanent label."""
+    labels = [window.rec_label, window.fps_label, window.timing_label, window.model_label,
+              window.privacy_label]
+    return min(w.geometry().x() for w in labels if w.isVisible())
+
+
+def test_status_messages_are_visible_not_just_set(qtbot, make_window, video: Path) -> None:
+    window = make_window()  # 1100×700, as the other tests
+    window.open_path(video)
+    qtbot.waitUntil(lambda: window.model_label.text().startswith("model default · "),
+                    timeout=WAIT_MS)
+    assert "VGG-small" in window.model_label.toolTip()  # the bundle's full name
+    qtbot.waitUntil(lambda: video.name in window.statusBar().currentMessage(), timeout=WAIT_MS)
+    qtbot.wait(50)  # the layout settles
+    message = window.statusBar().currentMessage()
+    assert not window.timing_label.isVisible()
+    width = window.statusBar().fontMetrics().horizontalAdvance(message)
+    assert _message_room(window) >= width + 8, (message, _message_room(window), width)
+    # a message as long as a saved snapshot's path fits as well
+    long = f"saved snapshot {Path.home() / 'Emotion Lens' / 'snapshot_2026-11-21_14-55-01.png'}"
+    window.statusBar().showMessage(long, 3000)
+    qtbot.wait(50)
+    assert _message_room(window) >= window.statusBar().fontMetrics().horizontalAdvance(long) + 8
+    window.statusBar().clearMessage()  # the stage times come back once the message is gone
+    qtbot.waitUntil(window.timing_label.isVisible, timeout=WAIT_MS)
