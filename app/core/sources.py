@@ -74,6 +74,7 @@ class ImageFile:
         self.image = read_image(self.path)
         self.fps = None
         self.frame_count = 1
+        self.size = (self.image.shape[1], self.image.shape[0])
 
     def __iter__(self) -> Iterator[Frame]:
         yield Frame(0, 0.0, self.image)

@@ -57,6 +57,20 @@ NO_SOURCE_HINT = ("Pick a camera in the source list, open a video or image (Ctrl
 CHART_INTERVAL_S = 0.1  # charts refresh at 10 Hz at most
 
 
+
+def source_summary(info: SourceInfo) -> str:
+    """One line on an opened source: its name, then its size and frame rate (or frame count)
+    where known."""
+    parts = []
+    if info.size:
+        parts.append(f"{info.size[0]}×{info.size[1]}")
+    if info.fps:
+        parts.append(f"{info.fps:.1f} fps")
+    elif not info.is_camera and info.frame_count and info.frame_count > 1:
+        parts.append(f"{info.frame_count} frames")
+    return f"{info.name}: {', '.join(parts)}" if parts else info.name
+
+
 class MainWindow(QMainWindow):
     """Observes `LiveController` results; paints and charts them. Everything slow runs elsewhere."""
 
@@ -329,9 +343,7 @@ class MainWindow(QMainWindow):
         self._charts_dirty = True
 
     def _on_source_opened(self, info: SourceInfo) -> None:
-        size = f"{info.size[0]}×{info.size[1]}" if info.size else ""
-        fps = f", {info.fps:.1f} fps" if info.fps else ""
-        self.statusBar().showMessage(f"{info.name}: {size}{fps}", 5000)
+        self.statusBar().showMessage(source_summary(info), 5000)
         self.setWindowTitle(f"Emotion Lens: {info.name}")
 
     def _on_source_failed(self, message: str) -> None:

@@ -61,6 +61,12 @@ class SettingsPanel(QWidget):
         form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
 
         self.model_combo = QComboBox()
+        # a bundle's full name is long ("... (VGG-small pruned to 24/48/96/192, FER2013)"): sized
+        # to its text, the combo alone made the panel ~650 px wide and the window at least 1234;
+        # it now elides, and its list opens as wide as the names (see refresh_models)
+        self.model_combo.setSizeAdjustPolicy(
+            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.model_combo.setMinimumContentsLength(20)
         self.model_combo.setToolTip("Model bundle: the folders in models/ and any you added")
         add = QToolButton(text="…")
         add.setToolTip("Add a model bundle folder")
@@ -175,6 +181,10 @@ class SettingsPanel(QWidget):
             for i in range(self.model_combo.count()):
                 if Path(self.model_combo.itemData(i)).resolve() == current.resolve():
                     self.model_combo.setCurrentIndex(i)
+            metrics = self.model_combo.fontMetrics()
+            widest = max((metrics.horizontalAdvance(self.model_combo.itemText(i))
+                          for i in range(self.model_combo.count())), default=0)
+            self.model_combo.view().setMinimumWidth(widest + 40)
             self._update_backends()
         finally:
             self._loading = was

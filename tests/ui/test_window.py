@@ -287,6 +287,7 @@ def test_status_messages_are_visible_not_just_set(qtbot, make_window, video: Pat
     qtbot.waitUntil(lambda: video.name in window.statusBar().currentMessage(), timeout=WAIT_MS)
     qtbot.wait(50)  # the layout settles
     message = window.statusBar().currentMessage()
+    assert message == f"{video.name}: 596×336, 24.7 fps"
     assert not window.timing_label.isVisible()
     width = window.statusBar().fontMetrics().horizontalAdvance(message)
     assert _message_room(window) >= width + 8, (message, _message_room(window), width)
@@ -297,3 +298,26 @@ def test_status_messages_are_visible_not_just_set(qtbot, make_window, video: Pat
     assert _message_room(window) >= window.statusBar().fontMetrics().horizontalAdvance(long) + 8
     window.statusBar().clearMessage()  # the stage times come back once the message is gone
     qtbot.waitUntil(window.timing_label.isVisible, timeout=WAIT_MS)
+
+
+def test_an_opened_image_is_summed_up_by_its_size(qtbot, make_window, two_faces: Path) -> None:
+    import cv2
+
+    window = make_window()
+    window.open_path(two_faces)
+    qtbot.waitUntil(lambda: two_faces.name in window.statusBar().currentMessage(), timeout=WAIT_MS)
+    h, w = cv2.imread(str(two_faces)).shape[:2]
+    assert window.statusBar().currentMessage() == f"{two_faces.name}: {w}×{h}"
+
+
+def test_the_settings_panel_fits_a_small_screen(qtbot, make_window) -> None:
+    window = make_window()
+    window.settings_dock.show()
+    qtbot.wait(50)
+    # a long bundle name used to size the model list to itself: window at least 1234 px wide
+    assert window.minimumSizeHint().width() <= 1024
+    combo = window.panel.model_combo
+    names = [combo.itemText(i) for i in range(combo.count())]
+    assert any("VGG-small" in n for n in names)  # the full names are there...
+    widest = max(combo.fontMetrics().horizontalAdvance(n) for n in names)
+    assert combo.view().minimumWidth() >= widest  # ...and the open list shows them whole
