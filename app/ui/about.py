@@ -5,6 +5,8 @@ from __future__ import annotations
 import html
 from typing import Any
 
+from PySide6.QtWidgets import QDialog, QDialogButtonBox, QTextBrowser, QVBoxLayout, QWidget
+
 from app import __version__
 from app.core.bundle import ModelBundle
 
@@ -69,3 +71,25 @@ def about_html(bundle: ModelBundle | None, backend: str | None = None,
             "<p><b>Licence:</b> Emotion Lens is MIT-licensed. The model was trained on "
             "third-party face datasets with their own terms (see the provenance above and the "
             "model card); check them before any non-research use.</p>")
+
+
+class AboutDialog(QDialog):
+    """Help → About, non-modal. The model card makes it long, so it scrolls: as a message box it
+    grew to about 850 px and put its Close button off a 768 px screen."""
+
+    def __init__(self, text_html: str, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setWindowTitle("About Emotion Lens")
+        self.setModal(False)
+        layout = QVBoxLayout(self)
+        self.browser = QTextBrowser()
+        self.browser.setOpenExternalLinks(True)
+        self.browser.setHtml(text_html)
+        layout.addWidget(self.browser)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        buttons.rejected.connect(self.close)
+        layout.addWidget(buttons)
+        self.resize(480, 560)
+
+    def text(self) -> str:
+        return self.browser.toPlainText()

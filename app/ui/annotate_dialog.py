@@ -185,14 +185,18 @@ class ShareChart(pg.PlotWidget):
         self.setMouseEnabled(x=False, y=False)
         self.hideButtons()
         self.setLabel("bottom", "time (s)")
-        self.setYRange(0, 1, padding=0)
+        # a band above 100 % for the legend (on an opaque ground, as the areas fill the plot)
+        self.setYRange(0, 1.16, padding=0)
         self.getAxis("left").setTicks([[(v, f"{v:.0%}") for v in (0, 0.25, 0.5, 0.75, 1.0)]])
-        self.addLegend(offset=(8, 4), colCount=4, labelTextSize="8pt")
+        self.addLegend(offset=(8, 2), colCount=7, labelTextSize="8pt",
+                       brush=pg.mkBrush(27, 27, 32, 235), pen=pg.mkPen("#4a4a52"))
         if not len(data.starts):
             return
         x = np.column_stack([data.starts, data.ends]).ravel()
         rows = np.repeat(data.shares, 2, axis=0)
-        below = pg.PlotDataItem(x, np.zeros_like(x), pen=None)
+        # an invisible pen, not None: pyqtgraph gives a curve without a pen no path to fill to,
+        # and the bottom label's area then stayed empty
+        below = pg.PlotDataItem(x, np.zeros_like(x), pen=pg.mkPen(None))
         cum = np.zeros(len(x))
         for i, name in enumerate(data.labels):
             if not rows[:, i].any():
@@ -223,7 +227,8 @@ class SummaryDialog(QDialog):
         elif report.stopped_early:
             head += "<br>The video stopped decoding early (truncated or damaged)."
         share = s.get("label_share", {})
-        top = sorted(share.items(), key=lambda kv: -kv[1])[:4]
+        # the four commonest labels, leaving out those that round to 0 %
+        top = [kv for kv in sorted(share.items(), key=lambda kv: -kv[1]) if kv[1] >= 0.005][:4]
         if s.get("face_rows"):
             head += "<br>Overall: " + ", ".join(f"{k} {v:.0%}" for k, v in top)
         info = QLabel(head)

@@ -35,7 +35,7 @@ from app.core.annotate import AnnotateReport, check_outputs, default_outputs
 from app.core.bundle import load_bundle
 from app.core.settings import PipelineSettings
 from app.core.sources import IMAGE_SUFFIXES, VIDEO_SUFFIXES, CaptureOpener, open_source
-from app.ui.about import PRIVACY, about_html
+from app.ui.about import PRIVACY, AboutDialog, about_html
 from app.ui.annotate_dialog import AnnotateDialog, SummaryDialog, outputs_for
 from app.ui.cameras import list_cameras
 from app.ui.charts import FacePicker, ProbabilityBars, Timeline
@@ -723,18 +723,14 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(
             f"annotation {'cancelled' if report.cancelled else 'done'}: {report.frames} frames", 8000)
 
-    def show_about(self) -> QMessageBox:
+    def show_about(self) -> AboutDialog:
         info = self.controller.pipeline_info
         try:
             bundle = load_bundle(info.model_path if info else self.ui.model_path())
         except EmotionLensError:
             bundle = None
-        box = QMessageBox(QMessageBox.Icon.Information, "About Emotion Lens",
-                          about_html(bundle, info.backend if info else None,
-                                     info.detector if info else None),
-                          QMessageBox.StandardButton.Close, self)
-        box.setTextFormat(Qt.TextFormat.RichText)
-        box.setModal(False)
+        box = AboutDialog(about_html(bundle, info.backend if info else None,
+                                     info.detector if info else None), self)
         box.show()
         self._dialogs.append(box)
         return box

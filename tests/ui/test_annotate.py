@@ -39,6 +39,11 @@ def test_annotate_video_writes_mp4_csv_and_shows_the_summary(qtbot, make_window,
     summary = next(d for d in window._dialogs if isinstance(d, SummaryDialog))
     assert summary.isVisible() and summary.data is not None
     assert abs(summary.data.shares.sum(axis=1).max() - 1) < 1e-6
+    from PySide6.QtWidgets import QLabel
+
+    head = next(lb.text() for lb in summary.findChildren(QLabel) if "Overall:" in lb.text())
+    overall = head.split("Overall: ")[1].split("<")[0].split(", ")
+    assert 1 <= len(overall) <= 4 and not any(part.endswith(" 0%") for part in overall), overall
 
 
 def test_cancel_keeps_what_was_written(qtbot, make_window, video: Path, tmp_path: Path) -> None:
@@ -86,3 +91,33 @@ def test_annotate_dialog_proposes_the_cli_names_in_the_output_folder(make_window
         window.choose_annotation()
         assert Path(proposed[-1]) == window.ui.output_path() / name
     assert not window._dialogs
+
+
+def test_share_chart_fills_every_label_with_its_colour(qtbot) -> None:
+    import numpy as np
+    from PySide6.QtCore import QPointF
+
+    from app.core import EXPRESSIONS
+    from app.ui.annotate_dialog import ShareChart
+    from app.ui.summary import ShareOverTime
+    from app.ui.video_view import qcolor
+
+    shares = np.zeros((2, 7))
+    shares[:, EXPRESSIONS.index("angry")] = 0.5  # the bottom band
+    shares[:, EXPRESSIONS.index("happy")] = 0.5
+    data = ShareOverTime(EXPRESSIONS, np.array([0.0, 1.0]), np.array([1.0, 2.0]), shares,
+                         np.array([10, 10]), shares.mean(axis=0))
+    chart = ShareChart(data)
+    qtbot.addWidget(chart)
+    chart.resize(500, 320)
+    chart.show()
+    qtbot.waitExposed(chart)
+    image = chart.grab().toImage()
+    vb = chart.getPlotItem().vb
+    ratio = image.devicePixelRatio()
+    for name, y in (("angry", 0.25), ("happy", 0.75)):
+        point = chart.mapFromScene(vb.mapViewToScene(QPointF(1.0, y)))
+        got = image.pixelColor(int(point.x() * ratio), int(point.y() * ratio))
+        want = qcolor(name)
+        assert max(abs(got.red() - want.red()), abs(got.green() - want.green()),
+                   abs(got.blue() - want.blue())) <= 8, (name, got.name(), want.name())

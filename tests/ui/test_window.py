@@ -216,7 +216,11 @@ def test_about_and_shortcuts(make_window) -> None:
     window = make_window()
     box = window.show_about()
     assert DISCLAIMER[:40] in box.text() and "Emotion Lens" in box.text()
-    assert "Licence" in box.text()
+    assert "Licence" in box.text() and "licence" in box.text()  # ours, and the data's
+    assert box.isVisible() and not box.isModal()
+    # the model card is long: the box scrolls instead of outgrowing a 1366×768 screen
+    assert box.frameGeometry().height() <= 700
+    assert box.browser.verticalScrollBar().maximum() > 0
     keys = dict(window.shortcut_rows())
     for key in ("Space, P", "M", "Ctrl+S", "Ctrl+R", "Ctrl+O", "Ctrl+E"):
         assert key in keys
