@@ -57,7 +57,6 @@ NO_SOURCE_HINT = ("Pick a camera in the source list, open a video or image (Ctrl
 CHART_INTERVAL_S = 0.1  # charts refresh at 10 Hz at most
 
 
-
 def source_summary(info: SourceInfo) -> str:
     """One line on an opened source: its name, then its size and frame rate (or frame count)
     where known."""
