@@ -5,7 +5,8 @@
 Each row runs `emotion-lens bench` (through `app.bench.bench`) in a fresh interpreter, so peak RSS
 and start-up are per configuration. Rows:
 
-- models (MediaPipe, int8, one face): default, ResNet50-iPPM, best;
+- models (MediaPipe, int8, one face): default, ResNet50-iPPM, best (`--best`, else the most
+  accurate trained bundle in models/; skipped when that is the default);
 - detectors: MediaPipe vs OpenCV (default model, int8);
 - backends: LiteRT int8 vs float vs Keras (default model);
 - faces: one vs four (the portrait tiled 2×2);
@@ -76,7 +77,7 @@ def resolve_bundle(path: Path | None, arch: str | None,
     if path is not None and (path / "model.json").is_file():
         return path, ""
     if arch is None:
-        return None, f"no bundle at {path}"
+        return None, f"no bundle at {_shown(path)}"
     key = arch
     if config is not None:
         key += "-" + hashlib.sha256(config.read_bytes()).hexdigest()[:12]
@@ -91,6 +92,39 @@ def resolve_bundle(path: Path | None, arch: str | None,
             tail = done.stderr.strip().splitlines()[-1:] or ["?"]
             return None, f"no trained bundle, and exporting {arch} failed: {tail[0][:160]}"
     return out, "untrained weights: timing only"
+
+
+def _shown(path: Path) -> str:
+    """`path` relative to the project when inside it (the README names no local folders)."""
+    try:
+        return str(path.resolve().relative_to(ROOT))
+    except ValueError:
+        return str(path)
+
+
+def best_bundle(path: Path | None, default: Path | None) -> tuple[Path | None, str]:
+    """The "best" row's bundle: `path` when it is one, else the trained bundle in models/ with
+    the highest val accuracy. When that is the default model, the row is skipped and says so."""
+    from app.core import EmotionLensError
+    from app.core.bundle import load_bundle
+
+    if path is not None and (path / "model.json").is_file():
+        return path, ""
+    scored = []
+    for folder in sorted((ROOT / "models").iterdir()):
+        try:
+            accuracy = load_bundle(folder).metrics.get("accuracy")
+        except EmotionLensError:
+            continue
+        if isinstance(accuracy, int | float):
+            scored.append((float(accuracy), folder))
+    if not scored:
+        return None, "no trained bundle in models/"
+    accuracy, folder = max(scored)
+    if default is not None and folder.resolve() == default.resolve():
+        return None, (f"the most accurate trained bundle in models/ is the default "
+                      f"({_shown(folder)}, val accuracy {accuracy:.1%}): see its rows")
+    return folder, f"most accurate trained bundle in models/ (val accuracy {accuracy:.1%})"
 
 
 def _busy_cpu_s() -> float:
@@ -172,7 +206,7 @@ def build_rows(args: argparse.Namespace) -> list[Row]:
     image = args.image or media / "single_face.jpg"
     default, note = resolve_bundle(args.default, "vgg_small")
     resnet, resnet_note = resolve_bundle(args.resnet, "resnet50_ippm", RESNET_CONFIG)
-    best, best_note = resolve_bundle(args.best, None)
+    best, best_note = best_bundle(args.best, default)
     rows: list[Row] = []
 
     def add(row: Row, bundle_note: str = "") -> None:
@@ -452,7 +486,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--default", type=Path, default=ROOT / "models" / "default")
     p.add_argument("--resnet", type=Path, default=ROOT / "models" / "resnet50_ippm",
                    help="ResNet50-iPPM bundle")
-    p.add_argument("--best", type=Path, default=ROOT / "models" / "best", help="best bundle")
+    p.add_argument("--best", type=Path, default=None,
+                   help="the best row's bundle (default: the most accurate trained bundle in models/)")
     p.add_argument("--fer-python", default=os.environ.get("FER_PYTHON"),
                    help="an interpreter with the `fer` package (benchmarks/setup_fer_venv.sh)")
     p.add_argument("--all", action="store_true",

@@ -57,3 +57,14 @@ def test_table_shows_each_row_with_its_mode_and_judges_the_targets(media: Path, 
     text = readme.read_text(encoding="utf-8")
     assert "old table" not in text and text.count(START) == 1 and text.count(END) == 1
     assert text.startswith("# Title\n\nintro\n\n") and text.rstrip().endswith("## After")
+
+
+def test_the_best_row_is_the_most_accurate_trained_bundle(default_model: Path) -> None:
+    from benchmarks.run import ROOT, best_bundle
+
+    path, note = best_bundle(None, None)  # nothing to compare with: the most accurate one runs
+    assert path is not None and (path / "model.json").is_file()
+    assert "most accurate" in note and "%" in note
+    path, note = best_bundle(None, path)  # ... unless it is the default, which has its own rows
+    assert path is None and "is the default" in note and str(ROOT) not in note
+    assert best_bundle(default_model, None) == (default_model, "")  # named explicitly
