@@ -314,7 +314,9 @@ def render_section(rows: list[Row], fer: dict[str, Any] | str | None, machine: d
     default_row = next((r for r in rows if r.group == "model" and r.label == "default"
                         and r.result), None)
     if default_row is not None and default_row.result is not None:
-        lines += ["Per-stage time of the default row (ms):", "",
+        lines += ["Per-stage time of the default row (ms). Its stages overlap: detect runs on its "
+                  "own thread, and decode is the time the measuring thread waited for its next "
+                  "frame, detected:", "",
                   "| stage | mean | p50 | p95 |", "|---|---|---|---|"]
         for stage, s in default_row.result["stages"].items():
             lines.append(f"| {stage} | {s['mean']:.3f} | {s['p50']:.3f} | {s['p95']:.3f} |")
