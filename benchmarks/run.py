@@ -105,19 +105,12 @@ def _shown(path: Path) -> str:
 def best_bundle(path: Path | None, default: Path | None) -> tuple[Path | None, str]:
     """The "best" row's bundle: `path` when it is one, else the trained bundle in models/ with
     the highest val accuracy. When that is the default model, the row is skipped and says so."""
-    from app.core import EmotionLensError
-    from app.core.bundle import load_bundle
+    from app.core.bundle import find_bundles
 
     if path is not None and (path / "model.json").is_file():
         return path, ""
-    scored = []
-    for folder in sorted((ROOT / "models").iterdir()):
-        try:
-            accuracy = load_bundle(folder).metrics.get("accuracy")
-        except EmotionLensError:
-            continue
-        if isinstance(accuracy, int | float):
-            scored.append((float(accuracy), folder))
+    scored = [(float(bundle.metrics["accuracy"]), folder) for folder, bundle, _ in find_bundles([])
+              if bundle is not None and isinstance(bundle.metrics.get("accuracy"), int | float)]
     if not scored:
         return None, "no trained bundle in models/"
     accuracy, folder = max(scored)

@@ -17,7 +17,8 @@ from app.core import EmotionLensError
 SCHEMA_VERSION = 1
 MODEL_FILE_KINDS = ("int8", "float16", "float32", "keras")
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_MODEL_DIR = PROJECT_ROOT / "models" / "default"
+MODELS_DIR = PROJECT_ROOT / "models"
+DEFAULT_MODEL_DIR = MODELS_DIR / "default"
 # detectors that give the same boxes as another share its crop calibration
 CROP_ALIASES = {"blazeface": "mediapipe"}
 
@@ -184,4 +185,30 @@ def write_model_json(bundle_dir: Path, data: dict[str, Any]) -> Path:
     validate(data, bundle_dir)
     out = bundle_dir / "model.json"
     out.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    return out
+
+
+def find_bundles(extra: list[str], include_models_dir: bool = True,
+                 ) -> list[tuple[Path, ModelBundle | None, str]]:
+    """(folder, bundle or None, error) for each bundle in `models/` and each folder the user
+    added (a bundle itself, or a folder of bundles)."""
+    candidates: list[Path] = []
+    if include_models_dir and MODELS_DIR.is_dir():
+        candidates += sorted(p for p in MODELS_DIR.iterdir() if (p / "model.json").is_file())
+    for folder in map(Path, extra):
+        if (folder / "model.json").is_file() or not folder.is_dir():
+            candidates.append(folder)
+        else:
+            candidates += sorted(p for p in folder.iterdir() if (p / "model.json").is_file())
+    out: list[tuple[Path, ModelBundle | None, str]] = []
+    seen: set[Path] = set()
+    for path in candidates:
+        key = path.resolve()
+        if key in seen:
+            continue
+        seen.add(key)
+        try:
+            out.append((path, load_bundle(path), ""))
+        except EmotionLensError as exc:
+            out.append((path, None, str(exc)))
     return out

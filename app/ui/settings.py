@@ -9,13 +9,11 @@ from typing import Any
 from PySide6.QtCore import QByteArray, QSettings, QStandardPaths
 
 from app.core import EmotionLensError
-from app.core.bundle import PROJECT_ROOT, ModelBundle, load_bundle
 from app.core.settings import BACKENDS, DETECTORS, PipelineSettings
 
 ORGANIZATION = "EmotionLens"
 APPLICATION = "emotion-lens"
 CAMERA_SIZES = ("640x480", "1280x720", "1920x1080")
-MODELS_DIR = PROJECT_ROOT / "models"
 
 
 def default_output_dir() -> str:
@@ -108,29 +106,3 @@ def save_ui_settings(qs: QSettings, settings: UiSettings) -> None:
 def save_window_state(qs: QSettings, geometry: QByteArray, state: QByteArray) -> None:
     qs.setValue("window/geometry", geometry)
     qs.setValue("window/state", state)
-
-
-def find_bundles(extra: list[str], include_models_dir: bool = True,
-                 ) -> list[tuple[Path, ModelBundle | None, str]]:
-    """(folder, bundle or None, error) for each bundle in `models/` and each folder the user
-    added (a bundle itself, or a folder of bundles)."""
-    candidates: list[Path] = []
-    if include_models_dir and MODELS_DIR.is_dir():
-        candidates += sorted(p for p in MODELS_DIR.iterdir() if (p / "model.json").is_file())
-    for folder in map(Path, extra):
-        if (folder / "model.json").is_file() or not folder.is_dir():
-            candidates.append(folder)
-        else:
-            candidates += sorted(p for p in folder.iterdir() if (p / "model.json").is_file())
-    out: list[tuple[Path, ModelBundle | None, str]] = []
-    seen: set[Path] = set()
-    for path in candidates:
-        key = path.resolve()
-        if key in seen:
-            continue
-        seen.add(key)
-        try:
-            out.append((path, load_bundle(path), ""))
-        except EmotionLensError as exc:
-            out.append((path, None, str(exc)))
-    return out

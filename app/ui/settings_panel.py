@@ -21,9 +21,9 @@ from PySide6.QtWidgets import (
 )
 
 from app.core import EmotionLensError
-from app.core.bundle import DEFAULT_MODEL_DIR, ModelBundle, load_bundle
+from app.core.bundle import DEFAULT_MODEL_DIR, ModelBundle, find_bundles, load_bundle
 from app.core.settings import BACKENDS
-from app.ui.settings import CAMERA_SIZES, UiSettings, find_bundles
+from app.ui.settings import CAMERA_SIZES, UiSettings
 
 BACKEND_TEXT = {
     "auto": "Auto (int8 when the model has it)",
