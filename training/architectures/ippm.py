@@ -13,6 +13,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from training.architectures import keras_module as _keras
+
 SCALES = (1, 2, 4)
 KERNELS = (1, 3, 5)
 FILTERS = 128
@@ -32,10 +34,7 @@ def check(scales: Sequence[int], kernels: Sequence[int]) -> str | None:
 
 def ippm_block(feat: Any, scales: tuple[int, ...] = SCALES, kernels: tuple[int, ...] = KERNELS,
                filters: int = FILTERS, keras_module: Any = None) -> Any:
-    from training.architectures import keras_module as resolve_keras
-
-    keras = resolve_keras(keras_module)
-    L = keras.layers
+    L = _keras(keras_module).layers
     problem = check(scales, kernels)
     if problem:
         raise ValueError(problem)
