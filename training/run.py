@@ -557,7 +557,9 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
     """Defaults < --config < options; with --resume: the run's saved config < --config < options."""
     cfg = TrainConfig()
     if args.resume:
-        out = Path(args.out or cfg.out)
+        # the run's folder: --out, else the --config file's `out`, else the default
+        out = Path(args.out or (config_mod.apply_file(cfg, args.config).out if args.config
+                                else cfg.out))
         saved_path = out / "config.json"
         if not saved_path.is_file():
             raise EmotionLensError(f"nothing to resume in {out} (no config.json)")

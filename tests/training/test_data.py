@@ -183,6 +183,30 @@ def test_augment_is_seeded(keras_mod):
         AugmentConfig.from_dict({"sparkle": 1})
 
 
+@pytest.mark.parametrize("option", ["perspective", "gamma", "blur"])
+def test_robustness_augmentations_change_faces_within_range(keras_mod, option: str):
+    """Each robustness augmentation (pitch/yaw warp, low light, blur) alone moves the pixels, keeps
+    them in [0, 1], repeats with its seed, and is off at inference."""
+    from training.data.augment import AugmentConfig, build_augmenter
+
+    value = {"perspective": 0.12, "gamma": 0.4, "blur": 1.0}[option]
+    cfg = AugmentConfig(flip=False, rotation=0, zoom=0, shift=0, **{option: value})
+    x = np.stack([synth_face(c, np.random.default_rng(c)) for c in range(8)])[..., None]
+    x = x.astype("float32") / 255.0
+    aug = build_augmenter(cfg, seed=3)
+    assert aug is not None and len(aug.layers) == 1
+    a = np.asarray(aug(x, training=True))
+    assert a.shape == x.shape and a.min() >= 0.0 and a.max() <= 1.0 + 1e-6
+    assert np.abs(a - x).mean() > 0.005
+    np.testing.assert_allclose(a, np.asarray(build_augmenter(cfg, seed=3)(x, training=True)),
+                               atol=1e-6)
+    np.testing.assert_allclose(np.asarray(aug(x, training=False)), x, atol=1e-6)
+    if option == "gamma":  # a monotone per-image curve: the pixel order of each face is kept
+        for i in range(len(x)):
+            order = np.argsort(x[i].ravel(), kind="stable")
+            assert np.all(np.diff(a[i].ravel()[order]) >= -1e-6)
+
+
 def test_missing_dataset_is_one_line_error(tmp_path: Path):
     with pytest.raises(EmotionLensError, match="dataset not found"):
         load_splits(tmp_path / "nope")

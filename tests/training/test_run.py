@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from app.core import EmotionLensError
 from tests.training.conftest import ROOT_DIR, make_folder_dataset
 from training import evaluate as evaluate_mod
 from training import run as run_mod
@@ -96,6 +97,21 @@ def test_cli_errors_are_one_line(args: list[str], needle: str, tmp_path: Path):
     lines = [ln for ln in proc.stderr.splitlines() if ln.startswith("error:")]
     assert len(lines) == 1 and needle in lines[0], proc.stderr[-800:]
     assert "Traceback" not in proc.stderr
+
+
+def test_resume_finds_the_run_folder_named_by_the_config(tmp_path: Path):
+    """`--config X.toml --resume` continues the run in X's `out`, not in the default folder."""
+    from training.run import build_parser, config_from_args
+
+    run = tmp_path / "run"
+    conf = tmp_path / "c.toml"
+    conf.write_text(f'out = "{run}"\nepochs = 9\n')
+    with pytest.raises(EmotionLensError, match=f"nothing to resume in {run}"):
+        config_from_args(build_parser().parse_args(["--config", str(conf), "--resume"]))
+    run.mkdir()
+    (run / "config.json").write_text(json.dumps({"out": str(run), "epochs": 5, "lr": 0.1}))
+    cfg = config_from_args(build_parser().parse_args(["--config", str(conf), "--resume"]))
+    assert (cfg.out, cfg.epochs, cfg.lr) == (str(run), 9, 0.1)
 
 
 def test_evaluate_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]):

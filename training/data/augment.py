@@ -22,6 +22,9 @@ class AugmentConfig:
     contrast: float = 0.0       # max relative contrast change
     noise: float = 0.0          # Gaussian noise std (on 0..1 pixels)
     erasing: float = 0.0        # probability of random erasing
+    perspective: float = 0.0    # max perspective warp (corner shift, share of the side): pitch/yaw
+    gamma: float = 0.0          # max log-gamma: each image gets x ** exp(U(-g, g)) (low light, glare)
+    blur: float = 0.0           # max Gaussian blur sigma in pixels (focus, motion, small faces)
     enabled: bool = True
 
     @classmethod
@@ -34,6 +37,33 @@ class AugmentConfig:
             raise EmotionLensError(f"unknown augment option(s): {', '.join(sorted(unknown))} "
                                    f"(known: {', '.join(sorted(known))})")
         return cls(**data)
+
+
+def _random_gamma_layer() -> Any:
+    import keras
+
+    class _RandomGamma(keras.layers.Layer):  # type: ignore[misc]
+        """x ** exp(U(-g, g)) per image, for images in [0, 1] (training only)."""
+
+        def __init__(self, max_log_gamma: float, seed: int | None = None, **kwargs: Any) -> None:
+            super().__init__(**kwargs)
+            self.max_log_gamma = float(max_log_gamma)
+            self.seed_generator = keras.random.SeedGenerator(seed)
+
+        def call(self, x: Any, training: bool = True) -> Any:
+            if not training:
+                return x
+            ops = keras.ops
+            shape = (ops.shape(x)[0], 1, 1, 1)
+            log_g = keras.random.uniform(shape, -self.max_log_gamma, self.max_log_gamma,
+                                         seed=self.seed_generator)
+            return ops.power(ops.clip(x, 1e-6, 1.0), ops.exp(log_g))
+
+    return _RandomGamma
+
+
+def RandomGamma(max_log_gamma: float, seed: int | None = None) -> Any:
+    return _random_gamma_layer()(max_log_gamma, seed=seed, name="random_gamma")
 
 
 def build_augmenter(cfg: AugmentConfig, seed: int = 0) -> Any | None:
@@ -62,6 +92,13 @@ def build_augmenter(cfg: AugmentConfig, seed: int = 0) -> Any | None:
     if cfg.erasing > 0:
         layers.append(L.RandomErasing(factor=cfg.erasing, scale=(0.02, 0.15), fill_value=None,
                                       value_range=(0.0, 1.0), seed=seed + 7))
+    if cfg.perspective > 0:
+        layers.append(L.RandomPerspective(factor=1.0, scale=cfg.perspective, seed=seed + 9))
+    if cfg.gamma > 0:
+        layers.append(RandomGamma(cfg.gamma, seed=seed + 10))
+    if cfg.blur > 0:
+        layers.append(L.RandomGaussianBlur(factor=1.0, kernel_size=3, sigma=(0.01, cfg.blur),
+                                           value_range=(0.0, 1.0), seed=seed + 11))
     if cfg.noise > 0:
         layers.append(L.GaussianNoise(cfg.noise, seed=seed + 8))
     if not layers:
