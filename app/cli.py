@@ -9,6 +9,7 @@ import argparse
 import logging
 import sys
 from pathlib import Path
+from typing import Any
 
 from app import __version__
 from app.core import EmotionLensError
@@ -21,8 +22,13 @@ def _add_pipeline_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", metavar="DIR", type=Path, default=None,
                    help="model bundle folder (default: models/default)")
     p.add_argument("--detector", choices=list(DETECTORS), default=None,
-                   help="face detector (default: mediapipe, BlazeFace short range through MediaPipe; "
-                        "blazeface: the same model and post-processing on LiteRT, same faces, faster)")
+                   help="face detector (default: blazeface-auto, BlazeFace on LiteRT, short range "
+                        "plus full range when faces are small, missing or far: faces near and far "
+                        "at short-range speed; blazeface-full: full range on every frame; "
+                        "blazeface: short range, faces near the camera only; blazeface-tiled: full "
+                        "range on tiles too, for small faces in large frames, slower; mediapipe, "
+                        "mediapipe-full: the same models through MediaPipe Tasks; opencv: Haar "
+                        "cascades)")
     p.add_argument("--backend", choices=list(BACKENDS), default=None,
                    help="classifier backend (default: auto = int8 LiteRT when the bundle has it)")
     p.add_argument("--min-face-score", type=float, default=None, metavar="X",
@@ -67,8 +73,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="rows plus a summary (frames with and without faces, label shares)")
     ann.add_argument("--overwrite", action="store_true", help="replace existing output files")
     ann.add_argument("--resume", action="store_true",
-                     help="continue an interrupted run from its CSV (same options as that run): "
-                          "rows on disk are kept, none is written twice")
+                     help="continue an interrupted run from its CSV (same input, options and "
+                          "model as that run, which is checked): rows on disk are kept, none is "
+                          "written twice; with no CSV there, a fresh run")
     _add_pipeline_options(ann)
 
     bench = sub.add_parser("bench", help="measure the pipeline's speed on a video or image")
@@ -129,7 +136,7 @@ def run_annotate(args: argparse.Namespace) -> int:
     rows = total or 1000
     need = (src.stat().st_size if outputs.video and src.is_file() else 0) \
         + 300 * rows * ((outputs.csv is not None) + 2 * (outputs.json is not None))
-    check_outputs(src, outputs, args.overwrite or args.resume, need_bytes=need)
+    check_outputs(src, outputs, args.overwrite, need_bytes=need, resume=args.resume)
 
     from tqdm import tqdm
 
@@ -139,17 +146,32 @@ def run_annotate(args: argparse.Namespace) -> int:
         log.info("annotate %s with %s, %s", src, pipeline.classifier.description,
                  pipeline.detector.name)
         report = annotate(src, outputs, pipeline, progress=lambda done, _t: bar.update(1),
-                          resume=args.resume)
+                          resume=args.resume, overwrite=args.overwrite)
     faces = report.summary["face_rows"]
     print(f"{report.frames} frames, {report.frames_with_faces} with faces, {faces} face rows "
           f"({pipeline.classifier.description}, {pipeline.detector.name})")
+    if report.summary.get("small_faces_skipped"):
+        print(small_faces_note(report.summary))
     for path in outputs.paths():
         print(f"wrote {path}")
+    if report.skipped:
+        names = [p.name for p in report.skipped]
+        more = f" and {len(names) - 20} more" if len(names) > 20 else ""
+        print(f"warning: skipped {len(names)} file(s) that are not readable images: "
+              f"{', '.join(names[:20])}{more}", file=sys.stderr)
     if report.stopped_early:
         print(f"warning: {src} stopped decoding after frame {report.frames - 1} of "
               f"{report.expected_frames} (truncated or damaged); the frames that decoded are "
               f"annotated", file=sys.stderr)
     return 0
+
+
+def small_faces_note(summary: dict[str, Any]) -> str:
+    """One line on the faces found but left out as smaller than `min_face_px`."""
+    n, only = summary["small_faces_skipped"], summary.get("frames_with_only_small_faces", 0)
+    where = f", {only} frame{'s' * (only != 1)} had no other face" if only else ""
+    return (f"{n} face{'s' * (n != 1)} smaller than min_face_px = {summary.get('min_face_px')} px "
+            f"left out{where} (set min_face_px in a --config [pipeline] table to keep them)")
 
 
 def run_bench(args: argparse.Namespace) -> int:
@@ -171,7 +193,7 @@ def run_gui(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    from app.core.logs import setup_logging
+    from app.core.logs import FILE_ONLY, setup_logging
 
     log_path = setup_logging(args.verbose)
     log.info("emotion-lens %s: %s (log: %s)", __version__, " ".join(sys.argv[1:]), log_path)
@@ -187,7 +209,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:  # disk full, permissions, a vanished device: say which file
-        log.exception("I/O error")
+        log.error("I/O error", exc_info=True, extra=FILE_ONLY)
         where = f" ({exc.filename})" if exc.filename else ""
         print(f"error: {exc.strerror or exc}{where}; what was written before is kept", file=sys.stderr)
         return 2
@@ -195,7 +217,7 @@ def main(argv: list[str] | None = None) -> int:
         print("interrupted; outputs written so far are kept", file=sys.stderr)
         return 130
     except Exception as exc:  # last resort: one line for the user, the traceback in the log
-        log.exception("unexpected error")
+        log.error("unexpected error", exc_info=True, extra=FILE_ONLY)
         print(f"error: unexpected {type(exc).__name__}: {exc} (details in {log_path})",
               file=sys.stderr)
         return 1

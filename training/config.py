@@ -47,6 +47,7 @@ class TrainConfig:
     smote: bool = False
     dropout: float = -1.0          # head dropout, -1: the architecture's default
     seed: int = 1234
+    input_pipeline: str = "auto"   # auto (tf.data on TensorFlow, NumPy batches elsewhere) | tf | arrays
     deterministic: bool = False    # TF op determinism: bit-identical reruns (slower on GPU)
     # transfer learning
     weights: str = "none"          # imagenet | none | PATH to a .keras/.weights.h5
@@ -183,6 +184,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "contempt": ("drop", "disgust", "keep"),
     "mixed_precision": ("auto", "on", "off"),
     "distribute": ("auto", "none", "mirrored", "multiworker"),
+    "input_pipeline": ("auto", "tf", "arrays"),
 }
 
 

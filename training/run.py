@@ -32,34 +32,6 @@ def log(msg: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
 
-# --------------------------------------------------------------------------- data pipeline
-
-def make_tf_dataset(x: np.ndarray, y: np.ndarray, num_classes: int, *, batch_size: int,
-                    shuffle: bool, seed: int, augmenter: Any = None,
-                    weights: np.ndarray | None = None) -> Any:
-    """uint8 images -> batches of float [0, 1] images, one-hot labels (and per-sample weights)."""
-    import tensorflow as tf
-
-    ds = tf.data.Dataset.from_tensor_slices((x, y.astype(np.int32)))
-    if shuffle:
-        ds = ds.shuffle(len(y), seed=seed, reshuffle_each_iteration=True)
-    ds = ds.batch(batch_size)
-    w_table = tf.constant(weights, dtype=tf.float32) if weights is not None else None
-
-    def prep(img: Any, label: Any) -> Any:
-        img = tf.cast(img, tf.float32) / 255.0
-        if augmenter is not None:
-            img = augmenter(img, training=True)
-            img = tf.clip_by_value(img, 0.0, 1.0)
-        onehot = tf.one_hot(label, num_classes)
-        if w_table is not None:
-            return img, onehot, tf.gather(w_table, label)
-        return img, onehot
-
-    ds = ds.map(prep, num_parallel_calls=tf.data.AUTOTUNE)
-    return ds.prefetch(tf.data.AUTOTUNE)
-
-
 # --------------------------------------------------------------------------- callbacks
 
 class RunState:
@@ -77,18 +49,29 @@ class RunState:
         self.frozen_done = False
 
     def load(self) -> bool:
+        """Read the saved progress (after checking the checkpoint against its manifest, finishing
+        a commit a crash cut short); False when there is none. Damage is one line."""
+        from training.resume import read_state, recover
+
+        recover(self.path.parent, optional=(BEST_WEIGHTS,))  # not tracked in training/checkpoints
         if not self.path.is_file():
             return False
-        data = json.loads(self.path.read_text())
-        for k, v in data.items():
+        for k, v in read_state(self.path).items():
             setattr(self, k, v)
         return True
 
-    def save(self) -> None:
+    def stage(self) -> Path:
+        """The progress written (fsynced) under its temporary name, for `training.resume.commit`."""
+        from training.resume import write_staged
+
         data = {k: v for k, v in self.__dict__.items() if k != "path"}
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(data, indent=1))
-        tmp.replace(self.path)
+        return write_staged(self.path, json.dumps(data, indent=1))
+
+    def save(self) -> None:
+        """Replace the saved progress, the model files of the checkpoint kept as they are."""
+        from training.resume import commit
+
+        commit(self.path.parent, {STATE_FILE: self.stage()}, (LAST_CKPT, BEST_WEIGHTS), self.epoch)
 
 
 def lr_at(cfg: TrainConfig, epoch: int, progress: float) -> float:
@@ -162,13 +145,21 @@ def make_callbacks(cfg: TrainConfig, out: Path | None, state: RunState) -> list[
                     self.model.stop_training = True
 
         def _checkpoint(self, improved: bool) -> None:
+            """The epoch's files under temporary names, fsynced, then committed together
+            (training.resume): a crash at any point leaves one whole checkpoint."""
+            from training.resume import commit, fsync_file, staged_name
+
             assert out is not None
+            staged: dict[str, Path] = {}
             if improved:
-                self.model.save_weights(str(out / BEST_WEIGHTS))
-            tmp = out / "last.tmp.keras"
-            self.model.save(str(tmp))
-            tmp.replace(out / LAST_CKPT)
-            state.save()
+                staged[BEST_WEIGHTS] = out / staged_name(BEST_WEIGHTS)
+                self.model.save_weights(str(staged[BEST_WEIGHTS]))
+            staged[LAST_CKPT] = out / staged_name(LAST_CKPT)
+            self.model.save(str(staged[LAST_CKPT]))
+            for path in staged.values():
+                fsync_file(path)
+            staged[STATE_FILE] = state.stage()
+            commit(out, staged, () if improved else (BEST_WEIGHTS,), state.epoch)
 
     cbs: list[Any] = [Progress()]
     if cfg.schedule == "plateau":
@@ -299,8 +290,10 @@ def load_data(cfg: TrainConfig) -> TrainData:
     if not Path(cfg.data).exists():
         raise EmotionLensError(f"dataset not found: {cfg.data}")
     from training.data import balance
+    from training.data.splits import warn_about_classes
 
     splits, train_ds, val_ds = load_capped_splits(cfg)
+    warn_about_classes(train_ds, val_ds, splits.notes)  # one class, or none shared: refused
     x, y = train_ds.x, train_ds.y
     if cfg.smote:
         x, y = balance.smote(x, y, cfg.seed)
@@ -312,17 +305,20 @@ def load_data(cfg: TrainConfig) -> TrainData:
 
 
 def make_datasets(cfg: TrainConfig, data: TrainData) -> tuple[Any, Any]:
-    """The shuffled (augmented, weighted) training batches and the val batches; reseeds first."""
+    """The shuffled (augmented, weighted) training batches and the val batches; reseeds first.
+    `tf.data` on TensorFlow, a NumPy `PyDataset` on JAX/PyTorch (no TensorFlow on the GPU hosts)."""
     from training.data.augment import build_augmenter
+    from training.data.batches import make_batches
 
     seed_everything(cfg)
     n = len(data.labels)
     augmenter = build_augmenter(cfg.augment, cfg.seed) if cfg.augment.enabled else None
-    train_tf = make_tf_dataset(data.x, data.y, n, batch_size=cfg.batch_size, shuffle=True,
-                               seed=cfg.seed, augmenter=augmenter,
-                               weights=data.class_weights if cfg.class_weights != "none" else None)
-    val_tf = make_tf_dataset(data.val.x, data.val.y, n, batch_size=256, shuffle=False,
-                             seed=cfg.seed)
+    train_tf = make_batches(data.x, data.y, n, batch_size=cfg.batch_size, shuffle=True,
+                            seed=cfg.seed, augmenter=augmenter,
+                            weights=data.class_weights if cfg.class_weights != "none" else None,
+                            pipeline=cfg.input_pipeline)
+    val_tf = make_batches(data.val.x, data.val.y, n, batch_size=256, shuffle=False,
+                          seed=cfg.seed, pipeline=cfg.input_pipeline)
     return train_tf, val_tf
 
 
@@ -386,6 +382,10 @@ def train(cfg: TrainConfig, *, resume: bool = False) -> Path:
     state = RunState(out)
     if resume and not state.load():
         raise EmotionLensError(f"nothing to resume in {out} (no {STATE_FILE})")
+    if resume:
+        from training.resume import check_model_file
+
+        check_model_file(out / LAST_CKPT, state.epoch)
     # the data first (no RNG state involved): an unusable dataset fails in about a second,
     # before TensorFlow loads and before anything is written
     size, channels = resolve_input(cfg)
@@ -396,7 +396,9 @@ def train(cfg: TrainConfig, *, resume: bool = False) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     if resume:
         log(f"resuming {out} at epoch {state.epoch} (best val acc {state.best_val_accuracy:.4f})")
-    (out / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
+    from training.resume import write_atomic
+
+    write_atomic(out / "config.json", json.dumps(cfg.to_dict(), indent=2))
     seed_everything(cfg)
     for note in data.splits.notes:
         log(note)
@@ -413,7 +415,9 @@ def train(cfg: TrainConfig, *, resume: bool = False) -> Path:
             f"{type(strategy).__name__ if strategy is not None else 'default'}")
     with runtime.scope(strategy):
         if resume and (out / LAST_CKPT).is_file():
-            model = keras.models.load_model(str(out / LAST_CKPT))
+            from training.resume import load_last_model
+
+            model = load_last_model(out / LAST_CKPT)
         else:
             model = new_model(cfg, len(labels))
     log(f"model {cfg.model}: {model.count_params():,} parameters, input {size}×{size}×{channels}")
@@ -531,6 +535,8 @@ def build_parser() -> argparse.ArgumentParser:
     add("--calib-samples", type=int, help="representative images for int8 (default 300)")
     add("--mixed-precision", choices=config_mod.CHOICES["mixed_precision"], help="default auto")
     add("--distribute", choices=config_mod.CHOICES["distribute"], help="default auto")
+    add("--input-pipeline", choices=config_mod.CHOICES["input_pipeline"],
+        help="training batches: tf.data, NumPy arrays (any backend), or auto (default)")
     add("--tensorboard", action=argparse.BooleanOptionalAction, help="TensorBoard logs (default on)")
     add("--seed", type=int, help=f"random seed (default {d.seed})")
     add("--deterministic", action=argparse.BooleanOptionalAction,
@@ -565,13 +571,21 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
             raise EmotionLensError(f"nothing to resume in {out} (no config.json)")
         try:
             saved = json.loads(saved_path.read_text())
-        except json.JSONDecodeError as exc:
+        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
             raise EmotionLensError(f"{saved_path} is not valid JSON: {exc}") from None
+        if not isinstance(saved, dict):
+            raise EmotionLensError(f"{saved_path} is damaged: not a JSON object of options")
         cfg = config_mod.apply(cfg, saved, str(saved_path))
+    saved_cfg = cfg
     if args.config:
         cfg = config_mod.apply_file(cfg, args.config)
     overrides = {k: v for k, v in vars(args).items() if v is not None and k not in NON_CONFIG}
-    return config_mod.apply(cfg, overrides, "command line")
+    cfg = config_mod.apply(cfg, overrides, "command line")
+    if args.resume:  # before anything in the run's folder is read further or written
+        from training.resume import check_same_run
+
+        check_same_run(saved_cfg, cfg, saved_path)
+    return cfg
 
 
 @one_line_errors

@@ -6,22 +6,29 @@ cancel callback stops it, keeping everything written so far.
 
 from __future__ import annotations
 
-import os
-import shutil
+import logging
+import signal
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 import cv2
 
 from app import __version__
 from app.core import EmotionLensError
+from app.core.outputs import check_paths, lock_outputs
 from app.core.pipeline import FramesAhead, Pipeline
 from app.core.render import draw_overlay
 from app.core.results import CsvWriter, FrameResult, SummaryBuilder, resume_point, write_json
-from app.core.sources import IMAGE_SUFFIXES, Frame, ImageFile, VideoFile, open_source
+from app.core.runs import check_same_run, resumable_outputs, run_identity, write_record
+from app.core.sources import IMAGE_SUFFIXES, Frame, ImageFile, ImageFolder, VideoFile, open_source
 from app.core.video_writer import VideoWriter
+
+log = logging.getLogger(__name__)
 
 ProgressFn = Callable[[int, int | None], None]  # frames done, total (None if unknown)
 
@@ -45,6 +52,7 @@ class AnnotateReport:
     cancelled: bool = False
     summary: dict[str, Any] = field(default_factory=dict)
     outputs: AnnotateOutputs = field(default_factory=AnnotateOutputs)
+    skipped: list[Path] = field(default_factory=list)  # files of a folder that did not decode
 
 
 def default_outputs(source: Path, out_dir: Path = Path()) -> AnnotateOutputs:
@@ -58,55 +66,58 @@ def default_outputs(source: Path, out_dir: Path = Path()) -> AnnotateOutputs:
 
 
 def check_outputs(source: Path, outputs: AnnotateOutputs, overwrite: bool,
-                  need_bytes: int = 0) -> None:
-    """Fail before any work when an output would overwrite the input or an existing file (without
-    `overwrite`, which `--resume` implies), or lands in a missing, unwritable or full folder."""
-    src = source.resolve()
-    seen: set[Path] = set()
-    for path in outputs.paths():
-        resolved = path.resolve()
-        if resolved == src:
-            raise EmotionLensError(f"output {path} is the input file; choose another name")
-        if resolved in seen:
-            raise EmotionLensError(f"two outputs share the name {path}")
-        seen.add(resolved)
-        if resolved.exists() and not overwrite:
-            raise EmotionLensError(f"{path} exists; pass --overwrite to replace it")
-        parent = resolved.parent
-        if not parent.is_dir():
-            raise EmotionLensError(f"output folder does not exist: {parent}")
-        if not os.access(parent, os.W_OK):
-            raise EmotionLensError(f"output folder is not writable: {parent}")
-        if need_bytes and shutil.disk_usage(parent).free < need_bytes:
-            raise EmotionLensError(f"not enough free disk space in {parent} "
-                                   f"(need about {need_bytes // 2**20} MB)")
+                  need_bytes: int = 0, resume: bool = False) -> None:
+    """Fail before any work when an output is the input (by file identity), a folder, or an
+    existing file (without `overwrite`; with `resume`, the files of the run in the CSV may be
+    rebuilt), or lands in a missing, unwritable or full folder (`app.core.outputs.check_paths`)."""
+    replaceable = resumable_outputs(outputs.csv) if resume and outputs.csv is not None else []
+    check_paths(source, outputs.paths(), overwrite, need_bytes, replaceable)
 
 
-def _row(frame: FrameResult, labels: tuple[str, ...]) -> list[dict[str, Any]]:
+def _row(frame: FrameResult, labels: tuple[str, ...], file: str | None = None,
+         ) -> list[dict[str, Any]]:
     rows = []
     for face in frame.faces:
         x, y, w, h = face.box
         rows.append({"frame": frame.index, "time_s": round(frame.time_s, 3), "face_id": face.face_id,
                      "x": round(x), "y": round(y), "w": round(w), "h": round(h),
                      **{name: round(float(p), 5) for name, p in zip(labels, face.probs, strict=True)},
-                     "label": face.label(labels)})
+                     "label": face.label(labels), **({"file": file} if file is not None else {})})
     return rows
 
 
 def annotate(source_path: Path, outputs: AnnotateOutputs, pipeline: Pipeline,
              progress: ProgressFn | None = None, cancelled: Callable[[], bool] | None = None,
-             resume: bool = False) -> AnnotateReport:
+             resume: bool = False, overwrite: bool = False) -> AnnotateReport:
     """Run `pipeline` over every frame of `source_path` and write the requested outputs.
 
-    With `resume`, an existing CSV from an interrupted run is kept: frames it holds are replayed
-    from it (not recomputed, no row written twice), tracking continues from its last frame, and
-    the video and JSON are rebuilt whole."""
+    The outputs are checked (`check_outputs`) and locked for the whole run: a second run writing
+    any of them fails in one line. Existing files are replaced only with `overwrite`.
+
+    With `resume`, an existing CSV from an interrupted run is kept if it holds the same run (its
+    record beside it: input, options, model; else one line says what differs): frames it holds
+    are replayed from it (not recomputed, no row written twice), tracking continues from its last
+    frame, and the video and JSON are rebuilt whole. With no CSV there, the run starts fresh."""
+    check_outputs(source_path, outputs, overwrite, resume=resume)  # clear messages, no lock files
+    with lock_outputs(outputs.paths()):
+        check_outputs(source_path, outputs, overwrite, resume=resume)  # another run may have won
+        return _annotate(source_path, outputs, pipeline, progress, cancelled, resume)
+
+
+def _annotate(source_path: Path, outputs: AnnotateOutputs, pipeline: Pipeline,
+              progress: ProgressFn | None, cancelled: Callable[[], bool] | None,
+              resume: bool) -> AnnotateReport:
+    identity = run_identity(source_path, pipeline.settings, pipeline.classifier)
+    resuming = resume and outputs.csv is not None and outputs.csv.is_file()
+    if resuming:
+        assert outputs.csv is not None
+        check_same_run(outputs.csv, identity)
     source = open_source(source_path)
     labels = pipeline.labels
     summary = SummaryBuilder(labels)
     pipeline.reset()
     start, replay = 0, {}
-    if resume and outputs.csv and outputs.csv.is_file():
+    if resuming and outputs.csv:
         try:
             point = resume_point(outputs.csv, labels)
         except ValueError as exc:
@@ -118,11 +129,17 @@ def annotate(source_path: Path, outputs: AnnotateOutputs, pipeline: Pipeline,
         if replay:
             last = replay[max(replay)]
             pipeline.seed(last, next_id=1 + max(f.face_id for r in replay.values() for f in r.faces))
-    csv_writer = CsvWriter(outputs.csv, labels, append=resume) if outputs.csv else None
+    is_folder = isinstance(source, ImageFolder)
+    csv_writer = CsvWriter(outputs.csv, labels, append=resuming,
+                           file_column=is_folder) if outputs.csv else None
+    if outputs.csv:  # after the CSV is (re)started: a record never vouches for another run's rows
+        write_record(outputs.csv, identity, outputs.paths(), resumed=resuming)
     json_rows: list[dict[str, Any]] = []
     video: VideoWriter | None = None
     report = AnnotateReport(frames=0, frames_with_faces=0, outputs=outputs)
     frames: FramesAhead | None = None
+    finished = False
+    ctrl_c = _CtrlC().start()
     try:
         is_video = isinstance(source, VideoFile)
         if is_video and outputs.video:
@@ -138,22 +155,22 @@ def annotate(source_path: Path, outputs: AnnotateOutputs, pipeline: Pipeline,
         # decoding and detection run ahead on their own threads; frames already done are replayed
         frames = pipeline.ahead(source, skip=lambda f: f.index < start)
         for item in frames:
-            if cancelled is not None and cancelled():
+            if ctrl_c.pressed or (cancelled is not None and cancelled()):
                 report.cancelled = True
                 break
+            frame = item if isinstance(item, Frame) else item.frame
+            file = frame.file.name if is_folder and frame.file is not None else None
             if isinstance(item, Frame):
-                frame = item
                 result = replay.get(frame.index) or FrameResult(frame.index, frame.time_s, [])
             else:
-                frame = item.frame
                 result = pipeline.process(item)
                 if csv_writer:
-                    csv_writer.write(result)
+                    csv_writer.write(result, file or "")
             summary.add(result)
             if outputs.json:
-                json_rows.extend(_row(result, labels))
+                json_rows.extend(_row(result, labels, file))
             if video is not None:
-                video.write(draw_overlay(frame.image, result, labels, smoothed=True))
+                video.write(draw_overlay(frame.image, result, labels, smoothed=True), frame.time_s)
             elif outputs.video and isinstance(source, ImageFile):
                 annotated = draw_overlay(frame.image.copy(), result, labels, smoothed=False)
                 if not cv2.imwrite(str(outputs.video), annotated):
@@ -163,26 +180,78 @@ def annotate(source_path: Path, outputs: AnnotateOutputs, pipeline: Pipeline,
         if is_video:
             report.stopped_early = source.stopped_early and not report.cancelled
             report.expected_frames = source.frame_count
+        finished = True
+    except KeyboardInterrupt:
+        report.cancelled = True  # Ctrl-C: the outputs are finished as far as they go and say so
+        raise
     finally:
-        if frames is not None:
-            frames.close()  # the reading threads stop before the source closes under them
-        source.close()
-        if csv_writer:
-            csv_writer.close()
-        if video is not None:
-            video.close()
+        # every step runs even when one fails (the reading threads stop before the source closes
+        # under them); a failure is raised only when no other error is already on its way out
+        failures = _run_all([frames.close if frames is not None else None, source.close,
+                             csv_writer.close if csv_writer else None,
+                             video.close if video is not None else None])
         report.frames = summary.frames
         report.frames_with_faces = summary.frames_with_faces
+        report.skipped = list(getattr(source, "skipped", []))
         report.summary = summary.to_dict(
             source=str(source_path), model=pipeline.classifier.bundle.name,
             backend=pipeline.classifier.backend, detector=pipeline.detector.name,
+            min_face_px=pipeline.settings.min_face_px,
             emotion_lens_version=__version__, cancelled=report.cancelled,
             stopped_early=report.stopped_early, expected_frames=report.expected_frames,
-            skipped_files=[str(p) for p in getattr(source, "skipped", [])],
+            skipped_files=[str(p) for p in report.skipped],
         )
         if outputs.json:
-            write_json(outputs.json, {"summary": report.summary, "rows": json_rows})
+            failures += _run_all([partial(write_json, outputs.json,
+                                          {"summary": report.summary, "rows": json_rows})])
+        ctrl_c.stop()
+        if failures and finished:
+            raise failures[0]
+    if ctrl_c.pressed:
+        raise KeyboardInterrupt  # after the outputs are finished: the CLI says "interrupted"
     return report
+
+
+class _CtrlC:
+    """Annotating in the main thread (the CLI), the first Ctrl-C stops the run after the frame
+    it is on, so CSV, JSON and video end at the same frame, and `KeyboardInterrupt` is raised
+    once they are finished; a second Ctrl-C interrupts at once."""
+
+    def __init__(self) -> None:
+        self.pressed = False
+        self._previous: Any = None
+
+    def start(self) -> _CtrlC:
+        if threading.current_thread() is threading.main_thread():
+            try:
+                self._previous = signal.signal(signal.SIGINT, self._press)
+            except ValueError:  # not the main interpreter
+                self._previous = None
+        return self
+
+    def _press(self, _signum: int, _frame: FrameType | None) -> None:
+        if self.pressed:
+            raise KeyboardInterrupt
+        self.pressed = True
+
+    def stop(self) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+            self._previous = None
+
+
+def _run_all(steps: list[Callable[[], object] | None]) -> list[Exception]:
+    """Run each step; the errors they raised, in order (each also goes to the log file)."""
+    failures: list[Exception] = []
+    for step in steps:
+        if step is None:
+            continue
+        try:
+            step()
+        except Exception as exc:
+            log.info("while finishing the outputs: %s: %s", type(exc).__name__, exc)
+            failures.append(exc)
+    return failures
 
 
 __all__ = ["AnnotateOutputs", "AnnotateReport", "annotate", "check_outputs",

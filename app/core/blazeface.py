@@ -11,6 +11,7 @@ mediapipe/calculators/util/non_max_suppression_calculator.cc and the face_detect
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import cv2
@@ -89,7 +90,10 @@ def weighted_nms(boxes: np.ndarray, points: np.ndarray, scores: np.ndarray,
 
 
 class BlazeFaceDetector:
-    """BlazeFace short or full range on LiteRT. Close it, or use it as a context manager."""
+    """BlazeFace short or full range on LiteRT. Close it, or use it as a context manager.
+
+    Its `name` is `blazeface` (short range) or `blazeface-full`; a model bundle's crop is
+    calibrated per name (`app.core.bundle.crop_for`)."""
 
     name = "blazeface"
 
@@ -99,6 +103,7 @@ class BlazeFaceDetector:
 
         path = blazeface_file(variant)  # checks the variant name
         self.variant = variant
+        self.name = "blazeface" if variant == "short" else f"blazeface-{variant}"
         self._spec = VARIANTS[variant]
         self.min_score = float(min_score)
         self.max_faces = max_faces
@@ -173,6 +178,190 @@ class BlazeFaceDetector:
         self._interp = None
 
     def __enter__(self) -> BlazeFaceDetector:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+Box = tuple[float, float, float, float]
+
+
+def _overlap(a: Box, b: Box) -> tuple[float, float]:
+    """IoU and intersection over the smaller box of two (x, y, w, h) boxes."""
+    ix = max(0.0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    area_a, area_b = a[2] * a[3], b[2] * b[3]
+    union = area_a + area_b - inter
+    return (inter / union if union > 0 else 0.0), (inter / max(min(area_a, area_b), 1e-9))
+
+
+def merge_detections(dets: list[Detection], iou_threshold: float = SUPPRESSION_IOU,
+                     within: float = 0.6) -> list[Detection]:
+    """Non-maximum suppression across passes (whole frame and tiles, or two models): highest
+    score first, a detection is dropped when it overlaps a kept one by IoU > `iou_threshold`, or
+    when more than `within` of the smaller box lies inside it (a face cut by a tile edge)."""
+    kept: list[Detection] = []
+    for det in sorted(dets, key=lambda d: -d.score):
+        if all(iou <= iou_threshold and inside < within
+               for iou, inside in (_overlap(det.box, k.box) for k in kept)):
+            kept.append(det)
+    return kept
+
+
+def tile_grid(width: int, height: int, tile: int, overlap: float) -> list[tuple[int, int, int, int]]:
+    """Square-ish tiles (x, y, w, h) of about `tile` pixels covering the frame, neighbours
+    overlapping by `overlap` of a tile."""
+    def starts(length: int) -> list[tuple[int, int]]:
+        if length <= tile:
+            return [(0, length)]
+        n = math.ceil((length - overlap * tile) / ((1 - overlap) * tile))
+        size = length / (n * (1 - overlap) + overlap)  # n tiles of `size`, overlapping, end to end
+        step = size * (1 - overlap)
+        return [(round(i * step), round(i * step + size) - round(i * step)) for i in range(n)]
+
+    return [(x, y, w, h) for y, h in starts(height) for x, w in starts(width)]
+
+
+def short_range_framing(det: Detection, name: str) -> Detection:
+    """A full-range detection boxed as short range boxes the same face (the box narrowed and
+    lowered by the medians in `app.core.bundle.FULL_RANGE_FRAMING`); keypoints unchanged."""
+    from app.core.bundle import FULL_RANGE_FRAMING
+
+    _, ratio, dx, dy = FULL_RANGE_FRAMING["mediapipe-full"]
+    x, y, w, h = det.box
+    cx, cy = x + w / 2 + dx * w, y + h / 2 + dy * h
+    nw, nh = ratio * w, ratio * h
+    return Detection((cx - nw / 2, cy - nh / 2, nw, nh), det.score, det.keypoints, name)
+
+
+class AdaptiveBlazeFaceDetector:
+    """The default: BlazeFace short range on every frame, and full range as well (merged) when
+    short range finds no face, or a face under `small` of the frame's longer side (near the
+    short-range limit), or on the first frame and every `every`-th frame after it (far faces
+    behind near ones), and on every frame while full range finds faces short range misses.
+
+    A still image is its own first frame: both models. A webcam with a face near it costs the
+    short-range model on 29 frames out of 30. Boxes are in short range's framing (full-range ones
+    converted, `short_range_framing`), so one crop calibration serves both. Call `reset` when a
+    new source starts."""
+
+    name = "blazeface-auto"
+
+    def __init__(self, min_score: float = 0.5, max_faces: int = 64, small: float = 0.15,
+                 every: int = 30):
+        self.short: BlazeFaceDetector | None = BlazeFaceDetector(min_score=min_score, variant="short",
+                                                                 max_faces=max_faces)
+        self.full: BlazeFaceDetector | None = BlazeFaceDetector(min_score=min_score, variant="full",
+                                                                max_faces=max_faces)
+        self.small, self.every, self.max_faces = small, every, max_faces
+        self.full_passes = 0  # frames on which full range ran, since the last reset
+        self.reset()
+
+    def reset(self) -> None:
+        self._since_full: int | None = None  # detector calls since the last full-range pass
+        self._far_faces = False  # the last full-range pass found faces short range missed
+        self.full_passes = 0
+
+    def needs_full_range(self, short_faces: list[Detection], frame_side: int) -> bool:
+        return (self._since_full is None or self._since_full >= self.every - 1 or self._far_faces
+                or not short_faces or min(d.box[2] for d in short_faces) < self.small * frame_side)
+
+    def detect(self, frame_bgr: np.ndarray) -> list[Detection]:
+        if self.short is None or self.full is None:
+            raise EmotionLensError("face detector used after close()")
+        found = [Detection(d.box, d.score, d.keypoints, self.name) for d in self.short.detect(frame_bgr)]
+        if not self.needs_full_range(found, max(frame_bgr.shape[:2])):
+            self._since_full = (self._since_full or 0) + 1
+            return found
+        self._since_full = 0
+        self.full_passes += 1
+        full = [short_range_framing(d, self.name) for d in self.full.detect(frame_bgr)]
+
+        def new_to(faces: list[Detection], det: Detection) -> bool:
+            return all(iou <= SUPPRESSION_IOU and inside < 0.6
+                       for iou, inside in (_overlap(det.box, k.box) for k in faces))
+
+        # faces only full range sees keep it running on the next frames
+        self._far_faces = any(new_to(found, d) for d in full)
+        # where both see a face, short range's box stays (a full-range pass that finds nothing
+        # new changes nothing), unless it spans two full-range faces: two heads side by side
+        # that short range boxed as one
+        kept = [d for d in found if sum(_overlap(d.box, f.box)[1] > 0.3 for f in full) < 2]
+        return (kept + [f for f in full if new_to(kept, f)])[: self.max_faces]
+
+    def close(self) -> None:
+        for det in (self.short, self.full):
+            if det is not None:
+                det.close()
+        self.short = self.full = None
+
+    def __enter__(self) -> AdaptiveBlazeFaceDetector:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class TiledBlazeFaceDetector:
+    """BlazeFace full range on the whole frame, then on overlapping tiles of it at full
+    resolution, merged: it finds faces down to about 2.3 % of the frame's longer side (about
+    25 px in 1080p; the whole-frame pass alone, about 7 %), at the cost of a model run per tile
+    (8 on a 1080p frame, 6 on 640×480). For files with small faces: group photos, classrooms,
+    wide shots. It wants the frame at full resolution (`wants_full_frame`): the pipeline does
+    not reduce it for this detector."""
+
+    name = "blazeface-tiled"
+    wants_full_frame = True
+
+    def __init__(self, min_score: float = 0.5, max_faces: int = 64, tile_min: int = 320,
+                 tiles_per_side: int = 3, overlap: float = 0.25, whole_side: int = 640):
+        self._det: BlazeFaceDetector | None = BlazeFaceDetector(min_score=min_score, variant="full",
+                                                                max_faces=max_faces)
+        self.max_faces = max_faces
+        self.tile_min, self.tiles_per_side, self.overlap = tile_min, tiles_per_side, overlap
+        self.whole_side = whole_side
+
+    def tiles(self, width: int, height: int) -> list[tuple[int, int, int, int]]:
+        """The tiles of a frame: none when the frame is under 1.5 tiles on its longer side."""
+        tile = max(self.tile_min, round(max(width, height) / self.tiles_per_side))
+        if max(width, height) < 1.5 * tile:
+            return []
+        return tile_grid(width, height, tile, self.overlap)
+
+    def detect(self, frame_bgr: np.ndarray) -> list[Detection]:
+        det = self._det
+        if det is None:
+            raise EmotionLensError("face detector used after close()")
+        h, w = frame_bgr.shape[:2]
+        # the whole frame, reduced by exact halvings as the pipeline does for other detectors
+        small, factor = frame_bgr, 1
+        while max(small.shape[:2]) >= 2 * self.whole_side:
+            sh, sw = small.shape[0] // 2 * 2, small.shape[1] // 2 * 2
+            small = cv2.resize(small[:sh, :sw], (sw // 2, sh // 2), interpolation=cv2.INTER_AREA)
+            factor *= 2
+        found = [d.scaled(factor) if factor != 1 else d for d in det.detect(small)]
+        for x, y, tw, th in self.tiles(w, h):
+            margin = 0.01 * max(tw, th)
+            for d in det.detect(frame_bgr[y:y + th, x:x + tw]):
+                bx, by, bw, bh = d.box
+                # a face cut by an edge between tiles is whole in the next tile, or big enough
+                # for the whole-frame pass: its cut half would only shift the box
+                if (x > 0 and bx < margin) or (y > 0 and by < margin) \
+                        or (x + tw < w and bx + bw > tw - margin) or (y + th < h and by + bh > th - margin):
+                    continue
+                kps = {k: (px + x, py + y) for k, (px, py) in d.keypoints.items()}
+                found.append(Detection((bx + x, by + y, bw, bh), d.score, kps, self.name))
+        faces = [Detection(d.box, d.score, d.keypoints, self.name) for d in merge_detections(found)]
+        return faces[: self.max_faces]
+
+    def close(self) -> None:
+        if self._det is not None:
+            self._det.close()
+            self._det = None
+
+    def __enter__(self) -> TiledBlazeFaceDetector:
         return self
 
     def __exit__(self, *exc: object) -> None:

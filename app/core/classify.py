@@ -26,19 +26,25 @@ class LiteRTModel:
                 self._interp = Interpreter(model_path=str(path),
                                            num_threads=num_threads or min(2, os.cpu_count() or 1))
         except (ValueError, RuntimeError) as exc:
-            raise EmotionLensError(f"cannot load {path.name}: not a valid .tflite model ({exc})") from None
+            first = (str(exc).splitlines() or [type(exc).__name__])[0][:200]
+            raise EmotionLensError(f"cannot load {path.name}: not a valid .tflite model ({first})") from None
         inp = self._interp.get_input_details()
         out = self._interp.get_output_details()
         if len(inp) != 1 or len(out) != 1:
             raise EmotionLensError(f"{path.name}: expected one input and one output tensor")
         self._in, self._out = inp[0], out[0]
-        self.input_shape = tuple(int(d) for d in self._in["shape"])
-        self.num_outputs = int(self._out["shape"][-1])
-        self._batch = int(self._in["shape"][0])
-        self.quantized = self._in["dtype"] in (np.int8, np.uint8)
-        with quiet_native_stderr():  # the delegate announces itself on allocation
-            self._interp.allocate_tensors()
-            self.predict(np.zeros((1, *self.input_shape[1:]), dtype=np.float32))
+        try:  # a damaged file can parse and still fail here (a bad shape, quantization or buffer)
+            self.input_shape = tuple(int(d) for d in self._in["shape"])
+            self.num_outputs = int(self._out["shape"][-1])
+            self._batch = int(self._in["shape"][0])
+            self.quantized = self._in["dtype"] in (np.int8, np.uint8)
+            with quiet_native_stderr():  # the delegate announces itself on allocation
+                self._interp.allocate_tensors()
+                self.predict(np.zeros((1, *self.input_shape[1:]), dtype=np.float32))
+        except (ValueError, RuntimeError, IndexError, TypeError) as exc:
+            first = (str(exc).splitlines() or [type(exc).__name__])[0][:200]
+            raise EmotionLensError(f"cannot load {path.name}: the .tflite model does not run "
+                                   f"({first})") from None
 
     def _ensure_batch(self, n: int) -> None:
         if n != self._batch:
@@ -126,11 +132,13 @@ class Classifier:
             raise EmotionLensError(
                 f"model {self.bundle.name!r} has no {backend} file (it has: {', '.join(kinds)})")
         self.backend = backend
-        path = self.bundle.file(backend)
-        assert path is not None
-        self.model: LiteRTModel | KerasModel = (
-            KerasModel(path) if backend == "keras" else LiteRTModel(path, num_threads))
-        self._check_matches_card()
+        path = self.bundle.verify(backend)
+        try:
+            self.model: LiteRTModel | KerasModel = (
+                KerasModel(path) if backend == "keras" else LiteRTModel(path, num_threads))
+            self._check_matches_card()
+        except EmotionLensError as exc:  # the card is fine, its model file is not
+            raise EmotionLensError(f"invalid model bundle {self.bundle.path}: {exc}") from None
         spec = self.bundle.input
         self._scale = np.float32(1.0 / spec.std)
         self._offset = np.float32(-spec.mean / spec.std)

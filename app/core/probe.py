@@ -111,6 +111,37 @@ def _read_moov(path: Path) -> bytes | None:
     return None
 
 
+def iso_cut_short(path: Path) -> bool:
+    """Whether an MP4/MOV/M4V file ends inside one of its top-level boxes (a download or copy
+    that broke off: the boxes promise more bytes than the file has). False for other
+    containers, for a well-formed file, and when the file cannot be read."""
+    try:
+        total = path.stat().st_size
+        with path.open("rb") as fh:
+            head = fh.read(12)
+            if len(head) < 8 or head[4:8] not in _ISO_TOP:
+                return False
+            pos = 0
+            while pos + 8 <= total:
+                fh.seek(pos)
+                size, _kind = struct.unpack(">I4s", fh.read(8))
+                if size == 1:
+                    wide = fh.read(8)
+                    if len(wide) < 8:
+                        return True
+                    size = struct.unpack(">Q", wide)[0]
+                elif size == 0:  # runs to the end of the file
+                    return False
+                if size < 8:
+                    return False  # malformed: no verdict
+                if pos + size > total:
+                    return True
+                pos += size
+    except OSError:
+        return False
+    return False
+
+
 def _iso_video_codec(path: Path) -> tuple[str | None, bool]:
     """(fourcc of the first video track's sample entry or None, whether a moov box was found)."""
     moov = _read_moov(path)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import errno
+import io
 import json
 import os
 import time
@@ -38,52 +41,86 @@ class FrameResult:
     faces: list[FaceResult]
     timings_ms: dict[str, float] = field(default_factory=dict)
     size: tuple[int, int] = (0, 0)  # width, height
+    small_faces: int = 0  # faces found but smaller than min_face_px: left out of `faces`
 
 
 class CsvWriter:
     """One row per face per frame: frame, time_s, face_id, x, y, w, h, <labels...>, label, then
-    the smoothed probabilities as `smooth_<label>` columns. Flushed at least once a second."""
+    the smoothed probabilities as `smooth_<label>` columns, and with `file_column` (folder
+    inputs) the image's file name last. Each frame's rows go to the file in one piece as the
+    frame is written, so a full disk leaves no partial row (a write that fails is taken back off
+    the file), and they are flushed to disk (fsync) at least once a second."""
 
     def __init__(self, path: Path, labels: tuple[str, ...], append: bool = False,
-                 flush_every_s: float = 1.0):
+                 flush_every_s: float = 1.0, file_column: bool = False):
         self.labels = labels
         self.path = Path(path)
+        self.file_column = file_column
         new = not (append and self.path.exists() and self.path.stat().st_size > 0)
-        self._file: IO[str] = open(  # noqa: SIM115 (a long-lived writer, closed by close())
-            self.path, "a" if append else "w", newline="", encoding="utf-8")
-        self._writer = csv.writer(self._file)
+        # unbuffered: nothing is held back in Python that a later flush could write half of
+        self._file: IO[bytes] = open(  # noqa: SIM115 (a long-lived writer, closed by close())
+            self.path, "ab" if append else "wb", buffering=0)
+        self._whole = self._file.tell()  # bytes on disk that end with a whole row
+        self._rows = io.StringIO(newline="")
+        self._writer = csv.writer(self._rows)
         self._flush_every = flush_every_s
         self._last_flush = time.monotonic()
         if new:
-            self._writer.writerow(self.header(labels))
+            self._writer.writerow(self.header(labels, file_column))
+            self._put()
 
     @staticmethod
-    def header(labels: tuple[str, ...]) -> list[str]:
+    def header(labels: tuple[str, ...], file_column: bool = False) -> list[str]:
         return ["frame", "time_s", "face_id", "x", "y", "w", "h", *labels, "label",
-                *(f"smooth_{name}" for name in labels)]
+                *(f"smooth_{name}" for name in labels), *(["file"] if file_column else [])]
 
-    def write(self, frame: FrameResult) -> None:
+    def write(self, frame: FrameResult, file: str = "") -> None:
+        """The rows of `frame`; `file` fills the file column."""
+        extra = [file] if self.file_column else []
         for face in frame.faces:
             x, y, w, h = face.box
             self._writer.writerow([
                 frame.index, f"{frame.time_s:.3f}", face.face_id,
                 round(x), round(y), round(w), round(h),
                 *(f"{p:.5f}" for p in face.probs), face.label(self.labels),
-                *(f"{p:.5f}" for p in face.smoothed),
+                *(f"{p:.5f}" for p in face.smoothed), *extra,
             ])
+        self._put()
         now = time.monotonic()
         if now - self._last_flush >= self._flush_every:
             self.flush()
             self._last_flush = now
 
+    def _put(self) -> None:
+        """Write the rows made since the last call, all or none of them."""
+        data = self._rows.getvalue().encode("utf-8")
+        self._rows.seek(0)
+        self._rows.truncate()
+        if not data:
+            return
+        view = memoryview(data)
+        try:
+            while view:
+                written = self._file.write(view)
+                if not written:
+                    raise OSError(errno.EIO, os.strerror(errno.EIO))
+                view = view[written:]
+        except OSError as exc:  # a full disk: take the part that made it back off the file
+            with contextlib.suppress(OSError):
+                os.ftruncate(self._file.fileno(), self._whole)
+                self._file.seek(self._whole)
+            raise OSError(exc.errno, exc.strerror, str(self.path)) from exc
+        self._whole += len(data)
+
     def flush(self) -> None:
-        self._file.flush()
         os.fsync(self._file.fileno())
 
     def close(self) -> None:
         if not self._file.closed:
-            self.flush()
-            self._file.close()
+            try:
+                self.flush()
+            finally:
+                self._file.close()
 
 
 class SummaryBuilder:
@@ -99,6 +136,8 @@ class SummaryBuilder:
         self.label_counts: Counter[str] = Counter()
         self.prob_sum = np.zeros(len(labels), dtype=np.float64)
         self.ids: dict[int, dict[str, Any]] = {}
+        self.small_faces = 0  # faces found but smaller than min_face_px, summed over frames
+        self.frames_with_only_small_faces = 0
 
     def add(self, frame: FrameResult) -> None:
         self.frames += 1
@@ -106,6 +145,9 @@ class SummaryBuilder:
         self.faces_per_frame[n] += 1
         if n:
             self.frames_with_faces += 1
+        self.small_faces += frame.small_faces
+        if frame.small_faces and not n:
+            self.frames_with_only_small_faces += 1
         for face in frame.faces:
             self.face_rows += 1
             label = face.label(self.labels)
@@ -126,6 +168,8 @@ class SummaryBuilder:
             "frames_with_faces": self.frames_with_faces,
             "frames_without_faces": self.frames - self.frames_with_faces,
             "face_rows": self.face_rows,
+            "small_faces_skipped": self.small_faces,
+            "frames_with_only_small_faces": self.frames_with_only_small_faces,
             "faces_per_frame": {str(k): v for k, v in sorted(self.faces_per_frame.items())},
             "label_share": {name: self.label_counts[name] / rows for name in self.labels},
             "mean_probabilities": dict(zip(self.labels, (self.prob_sum / rows).round(5).tolist(),
@@ -183,6 +227,11 @@ def resume_point(path: Path, labels: tuple[str, ...]) -> ResumePoint:
 
 
 def write_json(path: Path, data: dict[str, Any]) -> None:
+    """Write whole or not at all: through a `.part` file, removed when the write fails."""
     tmp = Path(path).with_suffix(Path(path).suffix + ".part")
-    tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError:
+        tmp.unlink(missing_ok=True)
+        raise

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import tomllib
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
@@ -9,20 +10,25 @@ from typing import Any
 
 from app.core import EmotionLensError
 
-DETECTORS = ("mediapipe", "mediapipe-full", "blazeface", "blazeface-full", "opencv")
+# BlazeFace on LiteRT, short range plus full range when faces are small, missing or far: faces
+# at every distance at short-range speed (benchmarks/detectors.py measures why)
+DEFAULT_DETECTOR = "blazeface-auto"
+DETECTORS = ("blazeface-auto", "blazeface-full", "blazeface", "blazeface-tiled", "mediapipe-full",
+             "mediapipe", "opencv")
 BACKENDS = ("auto", "int8", "float16", "float32", "keras")
 
 
 @dataclass(frozen=True)
 class PipelineSettings:
-    detector: str = "mediapipe"  # mediapipe | mediapipe-full | blazeface | blazeface-full | opencv
+    detector: str = DEFAULT_DETECTOR  # one of DETECTORS
     min_face_score: float = 0.6
     # frames are halved (area averaging) for detection while at least twice this size (0: never)
     detect_max_side: int = 640
     # run the detector on every k-th frame only; in between, faces keep their last box and
     # keypoints (1: every frame). Detections are never reused across an empty frame.
     detect_every: int = 1
-    min_face_px: int = 20  # ignore faces smaller than this (pixels) in the full frame
+    # ignore faces smaller than this (pixels) in the full frame; the summary counts them
+    min_face_px: int = 20
     max_faces: int = 32
     track_min_iou: float = 0.2
     track_timeout_s: float = 1.0
@@ -56,9 +62,38 @@ def load_settings(path: str | Path | None) -> PipelineSettings:
         raise EmotionLensError(f"{path}: unknown [pipeline] keys {unknown} (known: {sorted(known)})")
     for key, value in table.items():
         expected = type(getattr(settings, key))
-        if expected is float and isinstance(value, int):
+        if expected is float and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
-        if not isinstance(value, expected):
+        if not isinstance(value, expected) or (expected is not bool and isinstance(value, bool)):
             raise EmotionLensError(f"{path}: [pipeline] {key} must be {expected.__name__}")
         settings = replace(settings, **{key: value})
+    check_settings(settings, f"{path}: [pipeline] ")
     return settings
+
+
+# the values each setting may take; load_settings refuses the rest naming the key and its range
+RANGES: dict[str, tuple[float, float]] = {
+    "min_face_score": (0.0, 1.0),
+    "detect_max_side": (0, 16384),
+    "detect_every": (1, 100),
+    "min_face_px": (0, 4096),
+    "max_faces": (1, 1000),
+    "track_min_iou": (0.0, 1.0),
+    "track_timeout_s": (0.0, 3600.0),
+    "smoothing_half_life_s": (0.0, 60.0),
+    "threads": (1, 256),
+}
+CHOICES: dict[str, tuple[str, ...]] = {"detector": DETECTORS, "backend": BACKENDS}
+
+
+def check_settings(settings: PipelineSettings, where: str = "") -> None:
+    """Raise a one-line EmotionLensError for the first value outside its range or choices;
+    `where` prefixes the key (e.g. "FILE: [pipeline] ")."""
+    for key, (lo, hi) in RANGES.items():
+        value = getattr(settings, key)
+        if not (math.isfinite(value) and lo <= value <= hi):
+            raise EmotionLensError(f"{where}{key} must be {lo:g}..{hi:g} (got {value!r})")
+    for key, choices in CHOICES.items():
+        value = getattr(settings, key)
+        if value not in choices:
+            raise EmotionLensError(f"{where}{key} must be one of {', '.join(choices)} (got {value!r})")

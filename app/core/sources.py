@@ -6,6 +6,7 @@ from what the user typed and fails with a one-line `EmotionLensError` on bad inp
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -17,8 +18,9 @@ import numpy as np
 
 from app.core import EmotionLensError
 from app.core.align import to_bgr_uint8
+from app.core.image_size import check_image_pixels
 from app.core.native import quiet_native_stderr
-from app.core.probe import describe_undecodable
+from app.core.probe import describe_undecodable, iso_cut_short
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".pgm", ".ppm"})
 VIDEO_SUFFIXES = frozenset({".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv",
@@ -31,6 +33,7 @@ class Frame:
     time_s: float
     image: np.ndarray  # BGR uint8, H×W×3
     read_at: float = 0.0  # time.perf_counter() when it was handed on (the GUI's latency meter)
+    file: Path | None = None  # the image file it came from (folders)
 
 
 class FrameSource(Protocol):
@@ -48,6 +51,7 @@ def read_image(path: str | Path) -> np.ndarray:
     path = Path(path)
     _check_file(path)
     data = np.fromfile(str(path), dtype=np.uint8)
+    check_image_pixels(path, data)  # a small file can hold gigabytes of pixels: header first
     # colour (alpha dropped, EXIF orientation applied), 16-bit kept for a proper down-conversion
     image = cv2.imdecode(data, cv2.IMREAD_COLOR | cv2.IMREAD_ANYDEPTH)
     if image is None:
@@ -84,7 +88,8 @@ class ImageFile:
 
 
 class ImageFolder:
-    """The images of a folder in name order; unreadable files are skipped and counted."""
+    """The images of a folder in name order; unreadable files are skipped and listed in `skipped`.
+    Frames are numbered (and timed, one second each) over the images that decode."""
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
@@ -99,21 +104,30 @@ class ImageFolder:
         self.skipped: list[Path] = []
 
     def __iter__(self) -> Iterator[Frame]:
-        for i, path in enumerate(self.files):
+        self.skipped = []
+        index = 0
+        for path in self.files:
             try:
                 image = read_image(path)
             except EmotionLensError:
                 self.skipped.append(path)
                 continue
-            yield Frame(i, float(i), image)
+            yield Frame(index, float(index), image, file=path)
+            index += 1
 
     def close(self) -> None:
         pass
 
 
 class VideoFile:
-    """A video decoded by OpenCV (FFmpeg). `stopped_early` tells whether decoding ended before the
-    frame count the container announced (a truncated or damaged file)."""
+    """A video decoded by OpenCV (FFmpeg). Each frame's `time_s` is its own timestamp (from the
+    start of the stream), so a variable-frame-rate video (phones record VFR) gets real times;
+    where a container gives none, or one that does not move forward, the nominal rate fills in.
+
+    `stopped_early` tells whether decoding ended well before the end the container announces (a
+    truncated or damaged file): an MP4/MOV cut short, or a last frame more than half a second
+    (or 2 %) before the container's duration. Fewer frames than the container's frame-count
+    estimate alone is no sign: edit lists, variable rates and MPEG-TS make that estimate high."""
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
@@ -135,6 +149,7 @@ class VideoFile:
             raise EmotionLensError(
                 f"cannot decode video {self.path} (not a video, damaged, or an unsupported codec)")
         self._first: np.ndarray | None = first
+        self._first_t = self._position_s()
         fps = self._cap.get(cv2.CAP_PROP_FPS)
         self.fps = float(fps) if fps and 0 < fps < 1000 else None
         count = int(self._cap.get(cv2.CAP_PROP_FRAME_COUNT))
@@ -142,6 +157,14 @@ class VideoFile:
         self.size = (first.shape[1], first.shape[0])
         self.frames_read = 0
         self.start_frame = 0
+        self.last_time_s: float | None = None  # of the last frame handed out
+        self._cut: bool | None = None
+
+    def _position_s(self) -> float | None:
+        """The timestamp of the frame just read, in seconds from the stream's start (None when
+        the container has none)."""
+        msec = self._cap.get(cv2.CAP_PROP_POS_MSEC)
+        return msec / 1000.0 if math.isfinite(msec) and msec >= 0 else None
 
     def seek(self, frame_index: int) -> None:
         """Start at `frame_index` (used by --resume); decodes forward for exactness."""
@@ -151,10 +174,34 @@ class VideoFile:
             if not self._cap.grab():
                 break
         self.start_frame = frame_index
+        self.last_time_s = None
+
+    @property
+    def expected_end_s(self) -> float | None:
+        """Where the container says the video ends: its frame-count estimate at its rate (which
+        OpenCV derives from the container's duration)."""
+        return self.frame_count / self.fps if self.frame_count and self.fps else None
 
     @property
     def stopped_early(self) -> bool:
-        return self.frame_count is not None and self.start_frame + self.frames_read < self.frame_count
+        if self.frame_count is None or self.start_frame + self.frames_read >= self.frame_count:
+            return False
+        if self._cut is None:
+            self._cut = iso_cut_short(self.path)
+        if self._cut:
+            return True
+        end, last = self.expected_end_s, self.last_time_s
+        if end is None or last is None:
+            return False
+        dt = 1.0 / self.fps if self.fps else 1.0 / 30.0
+        return end - (last + dt) > max(0.5, 0.02 * end)
+
+    def _frame_time(self, t: float | None, index: int, dt: float) -> float:
+        last = self.last_time_s
+        if t is None or (t <= 0.0 < index and last is None) or (last is not None and t <= last):
+            t = index * dt if last is None else last + dt
+        self.last_time_s = t
+        return t
 
     def __iter__(self) -> Iterator[Frame]:
         index = self.start_frame
@@ -162,12 +209,14 @@ class VideoFile:
         while True:
             if self._first is not None:
                 image, self._first = self._first, None
+                t = self._first_t
             else:
                 ok, image = self._cap.read()
                 if not ok or image is None:
                     return
+                t = self._position_s()
             self.frames_read += 1
-            yield Frame(index, index * dt, to_bgr_uint8(image))
+            yield Frame(index, self._frame_time(t, index, dt), to_bgr_uint8(image))
             index += 1
 
     def close(self) -> None:

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 Box = tuple[float, float, float, float]
+UNMATCHABLE = 1e6  # the cost of a track-detection pair the tracker refuses to match
+PREDICT_MAX_S = 0.2  # how far ahead a track's box is moved on at its velocity
 
 
 def iou(a: Box, b: Box) -> float:
@@ -69,6 +71,32 @@ class Track:
     smoothed: np.ndarray | None = None
     hits: int = 1
     history: list[float] = field(default_factory=list)
+    velocity: tuple[float, float] = (0.0, 0.0)  # of the box, pixels per second
+    moved_s: float | None = None  # when the box last changed (a reused detection does not)
+
+    def predicted(self, time_s: float) -> Box:
+        """The box moved on at its velocity to `time_s`, for at most PREDICT_MAX_S: a face
+        unseen for longer is looked for near where it was, not swept across the frame."""
+        if self.moved_s is None:
+            return self.box
+        dt = min(time_s - self.moved_s, PREDICT_MAX_S)
+        x, y, w, h = self.box
+        return (x + self.velocity[0] * dt, y + self.velocity[1] * dt, w, h)
+
+    def observe(self, box: Box, time_s: float) -> None:
+        """A new detection of this face: its velocity follows the box (smoothed), measured
+        between boxes that differ, so that detections reused between runs of the detector
+        (`detect_every`) count as no observation."""
+        if box != self.box:
+            if self.moved_s is not None and time_s > self.moved_s:
+                dt = time_s - self.moved_s
+                vx = (box[0] + box[2] / 2 - self.box[0] - self.box[2] / 2) / dt
+                vy = (box[1] + box[3] / 2 - self.box[1] - self.box[3] / 2) / dt
+                self.velocity = (0.5 * (self.velocity[0] + vx), 0.5 * (self.velocity[1] + vy))
+            self.moved_s = time_s
+        self.box = box
+        self.last_seen_s = time_s
+        self.hits += 1
 
 
 class Tracker:
@@ -84,10 +112,12 @@ class Tracker:
         self.timeout_s = timeout_s
         self.tracks: list[Track] = []
         self._next_id = 1
+        self._last_update_s: float | None = None
 
     def reset(self) -> None:
         self.tracks.clear()
         self._next_id = 1
+        self._last_update_s = None
 
     def seed(self, tracks: list[tuple[int, Box, np.ndarray | None]], time_s: float,
              next_id: int) -> None:
@@ -95,29 +125,44 @@ class Tracker:
         self.tracks = [Track(face_id=fid, box=box, last_seen_s=time_s, smoothed=smoothed)
                        for fid, box, smoothed in tracks]
         self._next_id = max(next_id, *(fid + 1 for fid, _, _ in tracks), 1)
+        self._last_update_s = time_s
 
     def update(self, boxes: list[Box], time_s: float) -> list[Track]:
-        """Tracks for `boxes`, in the same order; new faces get new IDs."""
+        """Tracks for `boxes`, in the same order; new faces get new IDs.
+
+        Tracks seen on the previous update are matched first, the others (faces missed or
+        hidden for a while) to the detections left: a track waiting where a face was hidden
+        never takes the detection of a face that went on being seen and passes by it."""
         self.tracks = [t for t in self.tracks if time_s - t.last_seen_s <= self.timeout_s
                        and time_s >= t.last_seen_s]
         assigned: list[Track | None] = [None] * len(boxes)
-        if self.tracks and boxes:
-            cost = np.array([[_match_cost(t.box, b) for b in boxes] for t in self.tracks])
-            rows, cols = _assign(cost)
+        fresh = [t for t in self.tracks if t.last_seen_s == self._last_update_s]
+        stale = [t for t in self.tracks if t.last_seen_s != self._last_update_s]
+        for group in (fresh, stale):
+            free = [i for i, a in enumerate(assigned) if a is None]
+            if not group or not free:
+                continue
+            # where the face was, or where it went at its velocity: whichever fits better
+            cost = np.array([[min(_match_cost(t.box, boxes[i]), _match_cost(t.predicted(time_s), boxes[i]))
+                              for i in free] for t in group])
+            # pairs that may not match are priced out before the assignment, not rejected after
+            # it: otherwise the cheapest total can trade a face's own good match for a pair
+            # that is then refused (two faces passing each other swapped IDs)
+            allowed = (cost <= 1.0 - self.min_iou) | ((cost > 1.0) & (cost <= self.max_cost))
+            rows, cols = _assign(np.where(allowed, cost, UNMATCHABLE))
             for r, c in zip(rows, cols, strict=True):
-                ok = cost[r, c] <= 1.0 - self.min_iou or 1.0 < cost[r, c] <= self.max_cost
-                if ok:
-                    assigned[c] = self.tracks[r]
+                if allowed[r, c]:
+                    assigned[free[c]] = group[r]
         for i, box in enumerate(boxes):
             track = assigned[i]
             if track is None:
-                track = Track(face_id=self._next_id, box=box, last_seen_s=time_s, hits=0)
+                track = Track(face_id=self._next_id, box=box, last_seen_s=time_s, hits=0,
+                              moved_s=time_s)
                 self._next_id += 1
                 self.tracks.append(track)
-            track.box = box
-            track.last_seen_s = time_s
-            track.hits += 1
+            track.observe(box, time_s)
             assigned[i] = track
+        self._last_update_s = time_s
         return [t for t in assigned if t is not None]
 
 

@@ -85,7 +85,8 @@ class AnnotateJob(QObject):
             with Pipeline(self.settings, model=self.model) as pipeline:
                 self.loaded.emit()
                 report = annotate(self.source, self.outputs, pipeline, progress=self._progress,
-                                  cancelled=self.cancel_event.is_set)
+                                  cancelled=self.cancel_event.is_set,
+                                  overwrite=True)  # the window asked before replacing a file
         except Exception as exc:
             log.exception("annotating %s", self.source)
             self.failed.emit(one_line(exc))

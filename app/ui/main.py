@@ -13,7 +13,6 @@ import argparse
 import logging
 import os
 import sys
-import traceback
 from dataclasses import replace
 from pathlib import Path
 from types import TracebackType
@@ -33,16 +32,15 @@ def _has_display() -> bool:
 
 
 def _check_x11_plugin() -> None:
-    """Qt 6.5+ aborts (no Python exception) when X11 lacks libxcb-cursor: say so in one line."""
+    """Qt aborts (no Python exception) when a library its X11 plugin needs is missing
+    (libxcb-cursor0, libxcb-icccm4, ...): name the missing ones, and their packages, in one line."""
     if not sys.platform.startswith("linux") or os.environ.get("WAYLAND_DISPLAY"):
         return
     if os.environ.get("QT_QPA_PLATFORM", "xcb") != "xcb" or not os.environ.get("DISPLAY"):
         return
-    import ctypes.util
+    from app.ui.x11 import check_xcb_libraries, xcb_plugin
 
-    if ctypes.util.find_library("xcb-cursor") is None:
-        raise EmotionLensError("Qt needs the libxcb-cursor0 library to open a window on X11; "
-                               "install it (e.g. sudo apt install libxcb-cursor0)")
+    check_xcb_libraries(xcb_plugin())
 
 
 def _validate(args: argparse.Namespace) -> None:
@@ -154,7 +152,7 @@ def _qt_message(kind: object, context: object, message: str) -> None:
 
 def _make_excepthook(window: object):  # -> Callable
     def hook(kind: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:
-        log.error("unexpected error:\n%s", "".join(traceback.format_exception(kind, exc, tb)))
+        log.error("unexpected %s: %s", kind.__name__, exc, exc_info=(kind, exc, tb))  # traceback: log file
         try:
             window.show_error(f"unexpected {kind.__name__}: {exc} (details in the log)")  # type: ignore[attr-defined]
         except Exception:

@@ -57,6 +57,14 @@ NO_SOURCE_HINT = ("Pick a camera in the source list, open a video or image (Ctrl
 CHART_INTERVAL_S = 0.1  # charts refresh at 10 Hz at most
 
 
+def faces_status(faces: int, small: int, min_face_px: int) -> str:
+    """The status bar's face count, naming the faces left out as smaller than `min_face_px`."""
+    text = f"{faces} face{'s' * (faces != 1)}"
+    if small:
+        text += f" · {small} too small (< {min_face_px} px)"
+    return text
+
+
 def source_summary(info: SourceInfo) -> str:
     """One line on an opened source: its name, then its size and frame rate (or frame count)
     where known."""
@@ -253,6 +261,12 @@ class MainWindow(QMainWindow):
         self.rec_label = QLabel()
         self.rec_label.setStyleSheet("color: #e03030; font-weight: bold")
         self.fps_label = QLabel("– fps")
+        # faces in the latest frame, and those found but left out as smaller than min_face_px:
+        # "0 faces" never hides faces that were there but too small
+        self.faces_label = QLabel()
+        self.faces_label.setToolTip("Faces in the latest frame. \"Too small\": faces found but "
+                                    "smaller than min_face_px (a [pipeline] value of --config), "
+                                    "left out of the overlay, charts and recordings")
         self.timing_label = QLabel()
         self.model_label = QLabel("model: loading…")
         self.privacy_label = QLabel("processing stays on this machine")
@@ -263,15 +277,19 @@ class MainWindow(QMainWindow):
                                                   "track 00.0 ms")):
             label.setMinimumWidth(label.fontMetrics().horizontalAdvance(widest) + 8)
             label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-        for w in (self.rec_label, self.fps_label, self.timing_label, self.model_label,
-                  self.privacy_label):
+        for w in (self.rec_label, self.fps_label, self.faces_label, self.timing_label,
+                  self.model_label, self.privacy_label):
             w.setContentsMargins(8, 0, 8, 0)
             sb.addPermanentWidget(w)
         self.rec_label.hide()
         # A message (source opened, paused, camera lost, file saved...) is drawn left of these
         # labels, in what they leave free: the stage times, which change every frame anyway, make
-        # room for it while it shows.
-        sb.messageChanged.connect(lambda text: self.timing_label.setVisible(not text))
+        # room for it while it shows, and so does the face count.
+        sb.messageChanged.connect(self._on_status_message)
+
+    def _on_status_message(self, text: str) -> None:
+        self.timing_label.setVisible(not text)
+        self.faces_label.setVisible(not text)
 
     def _connect(self) -> None:
         c = self.controller
@@ -544,6 +562,8 @@ class MainWindow(QMainWindow):
         if p is not None:
             dropped = f" · {p.dropped} dropped" if p.dropped else ""
             self.fps_label.setText(f"{p.fps:.1f} fps{dropped}")
+            self.faces_label.setText(faces_status(len(p.result.faces), p.result.small_faces,
+                                                  self.ui.pipeline(self.base).min_face_px))
             t = p.result.timings_ms
             if t:
                 self.timing_label.setText(" · ".join(f"{k} {v:.1f}" for k, v in t.items()) + " ms")

@@ -9,7 +9,7 @@ from typing import Any
 from PySide6.QtCore import QByteArray, QSettings, QStandardPaths
 
 from app.core import EmotionLensError
-from app.core.settings import BACKENDS, DETECTORS, PipelineSettings
+from app.core.settings import BACKENDS, DEFAULT_DETECTOR, DETECTORS, PipelineSettings
 
 ORGANIZATION = "EmotionLens"
 APPLICATION = "emotion-lens"
@@ -39,7 +39,7 @@ class UiSettings:
     model: str = ""  # a bundle folder; "" is models/default
     model_folders: list[str] = field(default_factory=list)  # bundles the user added
     backend: str = "auto"
-    detector: str = "mediapipe"
+    detector: str = DEFAULT_DETECTOR
     smoothing: float = 0.25  # half-life in seconds
     min_face_score: float = 0.6
     camera_index: int = 0
@@ -51,6 +51,9 @@ class UiSettings:
     record_video: bool = False
     loop_video: bool = False
     last_dir: str = ""
+    # 2: the default detector became blazeface-full; settings stored before kept the old default
+    # ("mediapipe", written whether chosen or not), which load_ui_settings moves to the new one
+    settings_version: int = 2
 
     def pipeline(self, base: PipelineSettings | None = None) -> PipelineSettings:
         return (base or PipelineSettings()).with_overrides(
@@ -81,6 +84,8 @@ def _convert(value: Any, like: Any) -> Any:
 def load_ui_settings(qs: QSettings) -> UiSettings:
     """Stored values over the defaults; a value that does not parse keeps its default."""
     settings = UiSettings()
+    if qs.contains("detector") and not qs.contains("settings_version"):
+        settings.settings_version = 1
     for f in fields(UiSettings):
         if not qs.contains(f.name):
             continue
@@ -89,8 +94,10 @@ def load_ui_settings(qs: QSettings) -> UiSettings:
         except (TypeError, ValueError):
             continue  # keep the default
         setattr(settings, f.name, value)
-    if settings.detector not in DETECTORS:
-        settings.detector = "mediapipe"
+    if settings.detector not in DETECTORS or (settings.settings_version < 2
+                                              and settings.detector == "mediapipe"):
+        settings.detector = DEFAULT_DETECTOR
+    settings.settings_version = UiSettings.settings_version
     if settings.backend not in BACKENDS:
         settings.backend = "auto"
     return settings

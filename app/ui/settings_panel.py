@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
 
 from app.core import EmotionLensError
 from app.core.bundle import DEFAULT_MODEL_DIR, ModelBundle, find_bundles, load_bundle
-from app.core.settings import BACKENDS
+from app.core.settings import BACKENDS, DETECTORS
 from app.ui.settings import CAMERA_SIZES, UiSettings
 
 BACKEND_TEXT = {
@@ -33,10 +33,12 @@ BACKEND_TEXT = {
     "keras": "GPU float (Keras; CPU without a GPU)",
 }
 DETECTOR_TEXT = {
-    "mediapipe": "MediaPipe BlazeFace (short range)",
-    "mediapipe-full": "MediaPipe BlazeFace (full range)",
-    "blazeface": "BlazeFace on LiteRT (short range, faster)",
-    "blazeface-full": "BlazeFace on LiteRT (full range, faster)",
+    "blazeface-auto": "BlazeFace short + full range (default)",
+    "blazeface-full": "BlazeFace full range",
+    "blazeface": "BlazeFace short range (near only)",
+    "blazeface-tiled": "BlazeFace full range + tiles (slow)",
+    "mediapipe-full": "MediaPipe BlazeFace full range",
+    "mediapipe": "MediaPipe BlazeFace short range",
     "opencv": "OpenCV Haar cascade",
 }
 
@@ -84,8 +86,15 @@ class SettingsPanel(QWidget):
         form.addRow("&Backend", self.backend_combo)
 
         self.detector_combo = QComboBox()
-        for key, text in DETECTOR_TEXT.items():
-            self.detector_combo.addItem(text, key)
+        for key in DETECTORS:
+            self.detector_combo.addItem(DETECTOR_TEXT[key], key)
+        self.detector_combo.setToolTip(
+            "The default runs short range on every frame and full range when faces are small, "
+            "missing or far: faces near and far at short-range speed. Full range alone finds "
+            "the same faces at twice the cost; short range alone only faces near the camera. "
+            "Tiles find small faces in large frames, at several times the cost. "
+            "BlazeFace runs on LiteRT; the MediaPipe entries run the same models through "
+            "MediaPipe Tasks (same faces, slower)")
         form.addRow("&Detector", self.detector_combo)
 
         self.smoothing_spin = QDoubleSpinBox(decimals=2, minimum=0.0, maximum=3.0, singleStep=0.05,

@@ -4,6 +4,7 @@ import csv
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import cv2
 import imageio_ffmpeg
@@ -13,6 +14,7 @@ from app.cli import main
 from app.core import EXPRESSIONS
 from app.core.detect import create_detector
 from app.core.track import iou
+from tests.media_files import image_folder
 
 COLUMNS = ["frame", "time_s", "face_id", "x", "y", "w", "h", *EXPRESSIONS, "label"]
 
@@ -125,3 +127,36 @@ def test_default_output_of_any_image_is_an_image(tmp_path, suffix):
     src = tmp_path / f"face{suffix}"
     src.write_bytes(b"x")
     assert default_outputs(src, tmp_path).video == tmp_path / "face_annotated.png"
+
+
+def test_folder_names_skipped_files_and_numbers_only_the_images_read(media, default_model,
+                                                                     tmp_path, capsys):
+    folder = image_folder(tmp_path / "frames", {"a.jpg": media / "single_face.jpg",
+                                                "b.jpg": b"not an image",
+                                                "c.jpg": media / "two_faces.jpg"})
+    out = tmp_path / "f.csv"
+    assert main(["annotate", str(folder), "--csv", str(out), "--json", str(tmp_path / "f.json"),
+                 "--model", str(default_model)]) == 0
+    err = capsys.readouterr().err
+    assert any("skipped" in line and "b.jpg" in line for line in err.splitlines()), err
+    with open(out, newline="") as f:
+        reader = csv.DictReader(f)
+        assert reader.fieldnames[: len(COLUMNS)] == COLUMNS and "file" in reader.fieldnames
+        rows = list(reader)
+    assert [(r["frame"], r["time_s"], r["file"]) for r in rows] == [
+        ("0", "0.000", "a.jpg"), ("1", "1.000", "c.jpg"), ("1", "1.000", "c.jpg")]
+    data = json.loads((tmp_path / "f.json").read_text())
+    assert [(r["frame"], r["file"]) for r in data["rows"]] == [(0, "a.jpg"), (1, "c.jpg"),
+                                                              (1, "c.jpg")]
+    assert data["summary"]["frames"] == 2
+    assert [Path(p).name for p in data["summary"]["skipped_files"]] == ["b.jpg"]
+
+    # an interrupted folder run resumes with the same rows, file names included
+    clean = out.read_bytes().splitlines(keepends=True)
+    out.write_bytes(b"".join(clean[:3]))  # the header, frame 0 and half of frame 1
+    assert main(["annotate", str(folder), "--csv", str(out), "--resume",
+                 "--model", str(default_model)]) == 0
+    with open(out, newline="") as f:
+        resumed = list(csv.DictReader(f))
+    assert [(r["frame"], r["file"], r["label"], r["x"]) for r in resumed] == \
+        [(r["frame"], r["file"], r["label"], r["x"]) for r in rows]

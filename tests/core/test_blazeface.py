@@ -49,7 +49,7 @@ def test_same_detections_as_mediapipe(media, variant):
                 # MediaPipe truncates its box to whole pixels: under a pixel of difference
                 assert all(abs(u - v) <= 1.01 + 0.01 * size for u, v in zip(a.box, b.box, strict=True))
                 assert iou(a.box, b.box) > 0.95
-                assert b.detector == "blazeface"
+                assert b.detector == "blazeface" + suffix and a.detector == "mediapipe" + suffix
                 compared += 1
     finally:
         mp.close()
@@ -118,3 +118,57 @@ def test_detection_type(media):
     with BlazeFaceDetector() as det:
         (face,) = det.detect(cv2.imread(str(media / "single_face.jpg")))
     assert isinstance(face, Detection) and face.box[2] > 100
+
+
+def _square(det: Detection, crop) -> tuple[float, float, float, float]:
+    """The crop square (before rotation) a detection gives with `crop`."""
+    x, y, w, h = det.box
+    side = crop.scale * max(w, h)
+    cx, cy = x + w / 2 + crop.offset_x * w, y + h / 2 + crop.offset_y * h
+    return (cx - side / 2, cy - side / 2, side, side)
+
+
+def test_full_range_crop_frames_faces_as_the_short_range_calibration(fer_val, default_model):
+    """The default bundle is calibrated on short-range boxes; full-range boxes are about 4 %
+    wider and higher, and their derived crop (app.core.bundle.FULL_RANGE_FRAMING) covers the
+    same face region as short range's crop more closely than the short-range crop applied to
+    full-range boxes as they are."""
+    from app.core.bundle import load_bundle
+    from training.calibrate_crop import PAD, UPSCALE, load_sample
+
+    spec = load_bundle(default_model).input
+    derived, raw = spec.crop_for("blazeface-full"), spec.crop_for("blazeface")
+    assert derived != raw and spec.crop_for("mediapipe-full") == derived
+    assert spec.crop_for("blazeface-tiled") == derived
+    assert spec.crop_for("blazeface-auto") == raw  # it boxes every face in short range's framing
+    better, d_ious, r_ious = 0, [], []
+    with create_detector("blazeface", 0.5) as short, create_detector("blazeface-full", 0.5) as full:
+        for img in load_sample(fer_val, 15, 3):
+            bgr = cv2.cvtColor(img, cv2.COLOR_GRAY2BGR)
+            side = bgr.shape[1] * UPSCALE
+            big = cv2.resize(bgr, (side, side), interpolation=cv2.INTER_CUBIC)
+            pad = int(side * PAD)
+            big = cv2.copyMakeBorder(big, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
+            a, f = short.detect(big), full.detect(big)
+            if len(a) != 1 or len(f) != 1:
+                continue
+            ref = _square(a[0], raw)
+            d_ious.append(iou(ref, _square(f[0], derived)))
+            r_ious.append(iou(ref, _square(f[0], raw)))
+            better += d_ious[-1] > r_ious[-1]
+    assert len(d_ious) >= 40
+    assert np.median(d_ious) > np.median(r_ious) + 0.02 and better >= 0.6 * len(d_ious)
+
+
+def test_crop_for_derives_full_range_from_short_range_only_when_not_calibrated():
+    from app.core.bundle import CropSpec, crop_for
+
+    short = CropSpec(scale=1.2, offset_x=0.01, offset_y=-0.08)
+    full = crop_for({"mediapipe": short}, "blazeface-full")
+    assert full.scale == pytest.approx(1.2 * 0.959) and full.offset_y == pytest.approx(0.044 - 0.08 * 0.959)
+    assert full.offset_x == pytest.approx(0.01 * 0.959)
+    own = CropSpec(scale=1.3)
+    assert crop_for({"mediapipe": short, "mediapipe-full": own}, "blazeface-full") is own
+    assert crop_for({"mediapipe": short, "blazeface-full": own}, "blazeface-full") is own
+    assert crop_for({"default": own}, "blazeface-full") is own
+    assert crop_for({"mediapipe": short}, "blazeface") is short

@@ -1,11 +1,13 @@
 """Bad input: one line on stderr, a non-zero exit, no traceback, nothing overwritten."""
 
+import os
 import subprocess
 import sys
 
 import pytest
 
 from app.cli import main
+from tests.media_files import h264_clip
 
 
 def run_main(capsys, *args):
@@ -94,3 +96,44 @@ def test_full_disk_is_refused_before_any_work(media, tiny_disk, capsys):
                          "-o", str(tiny_disk / "a.mp4"), "--csv", str(tiny_disk / "a.csv"))
     assert code == 2 and "not enough free disk space" in err
     assert list(tiny_disk.iterdir()) == []
+
+
+def cli_run(tmp_path, *args):
+    """The CLI in its own process, logging into tmp_path/logs: (exit code, stderr lines, log)."""
+    env = {**os.environ, "EMOTION_LENS_LOG_DIR": str(tmp_path / "logs")}
+    proc = subprocess.run([sys.executable, *args], capture_output=True, text=True, env=env,
+                          timeout=300)
+    log_file = tmp_path / "logs" / "emotion-lens.log"
+    log_text = log_file.read_text() if log_file.exists() else ""
+    return proc.returncode, proc.stderr.strip().splitlines(), log_text
+
+
+def test_an_os_error_is_one_line_and_its_traceback_goes_to_the_log(tmp_path):
+    src = h264_clip(tmp_path / "in.mp4")
+    code, err, log_text = cli_run(tmp_path, "-m", "app.cli", "annotate", str(src),
+                                  "--csv", str(tmp_path / "a.csv"), "--config", str(tmp_path))
+    assert code == 2
+    assert len(err) == 1 and err[0].startswith("error: "), err  # a folder given as --config
+    assert "Traceback" in log_text and "IsADirectoryError" in log_text
+
+
+def test_an_output_name_over_255_bytes_is_one_line(tmp_path):
+    src = h264_clip(tmp_path / "in.mp4")
+    code, err, _ = cli_run(tmp_path, "-m", "app.cli", "annotate", str(src),
+                           "--csv", str(tmp_path / f"{'n' * 300}.csv"))
+    assert code == 2
+    assert len(err) == 1 and err[0].startswith("error: ") and "too long" in err[0], err
+
+
+def test_logged_exceptions_keep_their_traceback_off_the_console(tmp_path):
+    code, err, log_text = cli_run(tmp_path, "-c", (
+        "import logging\n"
+        "from app.core.logs import setup_logging\n"
+        "setup_logging()\n"
+        "try:\n"
+        "    {}['missing']\n"
+        "except KeyError:\n"
+        "    logging.getLogger('app.test').exception('lookup failed')\n"))
+    assert code == 0
+    assert err == ["ERROR: lookup failed"]
+    assert "Traceback" in log_text and "KeyError: 'missing'" in log_text

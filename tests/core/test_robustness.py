@@ -19,7 +19,7 @@ def run(pipeline, image, index=0):
     return pipeline.process(Frame(index, index / 30, image))
 
 
-@pytest.mark.parametrize("detector", ["mediapipe-full", "opencv"])
+@pytest.mark.parametrize("detector", ["blazeface-full", "blazeface-tiled", "mediapipe-full", "opencv"])
 def test_twelve_faces_get_twelve_ids(face, default_model, detector):
     grid = np.vstack([np.hstack([face] * 4)] * 3)
     with Pipeline(PipelineSettings(detector=detector), model=default_model) as p:

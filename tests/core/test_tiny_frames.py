@@ -20,7 +20,8 @@ from tests.media_files import h264_clip
 SHAPES = [(1, 1), (1, 8), (8, 1), (2, 3), (8, 8), (3, 400), (400, 3)]
 
 
-@pytest.fixture(scope="module", params=["mediapipe", "blazeface", "opencv"])
+@pytest.fixture(scope="module", params=["mediapipe", "blazeface", "blazeface-full", "blazeface-tiled",
+                                        "opencv"])
 def pipeline(request: pytest.FixtureRequest, default_model: Path) -> Iterator[Pipeline]:
     with Pipeline(PipelineSettings(detector=request.param), model=default_model) as p:
         yield p

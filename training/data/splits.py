@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 
 from app.core import EmotionLensError
@@ -40,6 +42,44 @@ def stratified_cap(y: np.ndarray, n: int, seed: int) -> np.ndarray:
         idx = np.flatnonzero(y == c)
         keep.extend(rng.choice(idx, size=min(k, cnt), replace=False))
     return np.sort(np.asarray(keep, dtype=np.int64))
+
+
+def check_classes(train: Dataset, val: Dataset) -> list[str]:
+    """Refuse splits a model cannot be trained or judged on, in one line: train with fewer than
+    two classes, an empty val, a val that shares no class with train (its accuracy would be 0 or
+    meaningless). Returns warnings for the weaker cases: a val of one class (its accuracy is that
+    class's recall), classes only one side has."""
+    def present(ds: Dataset) -> list[str]:
+        return [ds.labels[i] for i in np.unique(ds.y)] if len(ds) else []
+
+    in_train, in_val = present(train), present(val)
+    if len(in_train) < 2:
+        raise EmotionLensError(f"train has images of {len(in_train)} class(es) only "
+                               f"({', '.join(in_train) or 'none'}): a classifier needs at least two")
+    if not in_val:
+        raise EmotionLensError("the val split has no images: nothing to select or judge the model on")
+    if not set(in_val) & set(in_train):
+        raise EmotionLensError(f"val shares no class with train (train: {', '.join(in_train)}; val: "
+                               f"{', '.join(in_val)}): its accuracy would mean nothing; give a val "
+                               f"split of the same classes")
+    warnings = []
+    if len(in_val) == 1:
+        warnings.append(f"val has images of one class only ({in_val[0]}): val accuracy is that "
+                        f"class's recall, not the model's accuracy")
+    elif missing := [c for c in in_train if c not in in_val]:
+        warnings.append(f"val has no images of {', '.join(missing)}: their recall is not measured")
+    if unseen := [c for c in in_val if c not in in_train]:
+        warnings.append(f"train has no images of {', '.join(unseen)}: the model cannot predict "
+                        f"them, and their val images all count as errors")
+    return warnings
+
+
+def warn_about_classes(train: Dataset, val: Dataset, notes: list[str]) -> None:
+    """`check_classes` for a training run: its warnings as `warning: ...` lines on stderr, and in
+    `notes` (the run's log)."""
+    for warning in check_classes(train, val):
+        print(f"warning: {warning}", file=sys.stderr, flush=True)
+        notes.append(f"warning: {warning}")
 
 
 def make_splits(parts: dict[str, Dataset], *, split: str, seed: int, source: str,

@@ -1,0 +1,136 @@
+"""Phone videos and other real-world timing, end to end: every frame kept at its own time, the
+audio kept as far as it goes, and no false "truncated" warning on a healthy file.
+
+The media are made here with the bundled FFmpeg (HEVC and H.264); nothing binary is committed.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import signal
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from app.cli import main
+from app.core import EmotionLensError
+from app.core.sources import VideoFile
+from app.core.video_writer import VideoWriter
+from tests.media_files import (
+    PHONE_FRAMES,
+    audio_seconds,
+    h264_clip,
+    mp4_with_edit_list,
+    mpegts_with_resolution_change,
+    phone_clip,
+    phone_pts,
+    slowed_copy,
+    slowed_pts,
+    truncated_copy,
+    with_audio_cut,
+)
+
+
+def frame_times(video: Path) -> list[float]:
+    """The timestamps of every frame that decodes, read by the app's own decoder."""
+    source = VideoFile(video)
+    try:
+        return [frame.time_s for frame in source]
+    finally:
+        source.close()
+
+
+@pytest.fixture(scope="module")
+def phone_clips(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    folder = tmp_path_factory.mktemp("phone")
+    same = phone_clip(folder / "IMG_0001.MOV")
+    return {"audio as long": same,
+            "audio shorter": with_audio_cut(same, folder / "IMG_0002.MOV", 4.0)}
+
+
+def test_a_vfr_phone_clip_decodes_at_its_own_timestamps(phone_clips: dict[str, Path]) -> None:
+    times = frame_times(phone_clips["audio as long"])
+    assert len(times) == PHONE_FRAMES
+    assert max(abs(t - phone_pts(i)) for i, t in enumerate(times)) < 1e-3
+
+
+def test_time_s_of_a_clip_slowed_after_frame_50_is_its_real_time(tmp_path: Path) -> None:
+    """Index / average rate put frame 48 seconds away from where it is shown."""
+    slowed = slowed_copy(h264_clip(tmp_path / "even.mp4", frames=80), tmp_path / "slowed.mp4")
+    times = frame_times(slowed)
+    assert len(times) == 80
+    assert times[48] == pytest.approx(1.92, abs=2e-3)
+    assert times[79] == pytest.approx(slowed_pts(79), abs=2e-3)
+    assert max(abs(t - slowed_pts(i)) for i, t in enumerate(times)) < 2e-3
+
+
+@pytest.mark.parametrize("audio", ["audio as long", "audio shorter"])
+def test_annotating_a_phone_clip_keeps_every_frame_its_timing_and_its_audio(
+        phone_clips: dict[str, Path], default_model: Path, tmp_path: Path, audio: str) -> None:
+    src = phone_clips[audio]
+    out = tmp_path / "annotated.mp4"
+    assert main(["annotate", str(src), "-o", str(out), "--csv", str(tmp_path / "a.csv"),
+                 "--model", str(default_model)]) == 0
+    times = frame_times(out)
+    assert len(times) == PHONE_FRAMES  # every decoded frame, whatever the audio's length
+    assert max(abs(t - phone_pts(i)) for i, t in enumerate(times)) < 2e-3  # the source's timing
+    # the sound is kept as far as it goes (4 s, or the whole clip), in step with the frames
+    assert audio_seconds(out, audible=True) == pytest.approx(audio_seconds(src, audible=True),
+                                                             abs=0.05)
+
+
+def test_csv_and_video_of_a_slowed_face_clip_carry_real_times(
+        media: Path, default_model: Path, tmp_path: Path) -> None:
+    slowed = slowed_copy(media / "street_phone.mp4", tmp_path / "slowed.mp4")
+    out, csv_path = tmp_path / "a.mp4", tmp_path / "a.csv"
+    assert main(["annotate", str(slowed), "-o", str(out), "--csv", str(csv_path),
+                 "--model", str(default_model)]) == 0
+    with open(csv_path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert len({r["frame"] for r in rows}) > 100
+    for r in rows:
+        assert float(r["time_s"]) == pytest.approx(slowed_pts(int(r["frame"])), abs=1.5e-3), r
+    assert {float(r["time_s"]) for r in rows if r["frame"] == "48"} == {1.92}
+    times = frame_times(out)
+    assert len(times) == 115
+    assert max(abs(t - slowed_pts(i)) for i, t in enumerate(times)) < 2e-3
+    assert audio_seconds(out, audible=True) == pytest.approx(audio_seconds(slowed, audible=True),
+                                                             abs=0.05)
+
+
+def test_a_stopped_encoder_is_one_clear_error(tmp_path: Path) -> None:
+    """FFmpeg gone with nothing on its stderr (killed here): an EmotionLensError naming the
+    file, never an exception from reading that stderr."""
+    writer = VideoWriter(tmp_path / "v.mp4", 25.0, (64, 48))
+    image = np.zeros((48, 64, 3), np.uint8)
+    writer.write(image)
+    assert writer._proc is not None
+    os.kill(writer._proc.pid, signal.SIGKILL)
+    writer._proc.wait()
+    with pytest.raises(EmotionLensError, match=r"video encoder stopped writing .*v\.mp4"):
+        for _ in range(200):  # the pipe notices on one of the next writes
+            writer.write(image)
+            time.sleep(0.005)
+    with pytest.raises(EmotionLensError, match="video encoder"):
+        writer.close()
+    writer.close()  # a second close is harmless
+
+
+@pytest.mark.parametrize("make", [mpegts_with_resolution_change, mp4_with_edit_list],
+                         ids=["mpegts-resolution-change", "mp4-98-header-95-decode"])
+def test_a_healthy_file_below_its_frame_count_estimate_is_not_called_truncated(
+        tmp_path: Path, make: Callable[[Path], Path]) -> None:
+    source = VideoFile(make(tmp_path))
+    frames = list(source)
+    assert source.frame_count is not None and len(frames) < source.frame_count  # the estimate
+    assert not source.stopped_early
+
+
+def test_a_cut_file_is_still_called_truncated(tmp_path: Path) -> None:
+    source = VideoFile(truncated_copy(h264_clip(tmp_path / "whole.mp4", frames=60), tmp_path))
+    assert 0 < len(list(source)) < 60
+    assert source.stopped_early
