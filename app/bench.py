@@ -30,12 +30,15 @@ from app import __version__
 from app.core import EmotionLensError
 from app.core.prefetch import ReadAhead
 from app.core.settings import PipelineSettings
+from app.core.settings_args import settings_from_args
 
 STAGES = ("decode", "detect", "align", "classify", "track", "overlay")
 DEFAULT_WARMUP = 5
 # what runs ahead of the measuring thread: nothing; decoding (as in the desktop app, whose capture
 # thread decodes); decoding and detection, each on its own thread (as `annotate` runs)
 AHEAD_MODES = ("none", "decode", "detect")
+# the `fer` package's timing script, run by `--compare-fer PYTHON` in that interpreter
+FER_REFERENCE = Path(__file__).resolve().parents[1] / "benchmarks" / "fer_reference.py"
 
 
 def peak_rss_mb() -> float:
@@ -320,10 +323,16 @@ def bench(input_path: str | Path, settings: PipelineSettings | None = None,
 def run_fer(python: str, input_path: str | Path, frames: int,
             timeout: float = 900) -> dict[str, Any] | str:
     """Time the `fer` package on `input_path` with `python` (an interpreter that has it; see
-    benchmarks/setup_fer_venv.sh): its report, or a one-line reason why it did not run."""
+    benchmarks/setup_fer_venv.sh): its report, or a one-line reason why it did not run.
+
+    The timing script, `benchmarks/fer_reference.py`, comes with a source checkout (it is not
+    part of the app or its bundle, and the app never imports it: it runs in `python`)."""
     import subprocess
 
-    script = Path(__file__).with_name("fer_reference.py")
+    script = FER_REFERENCE
+    if not script.is_file():
+        return (f"the fer reference did not run: {script} is not here (it comes with a source "
+                f"checkout of Emotion Lens)")
     try:
         done = subprocess.run([python, str(script), str(input_path), "--frames", str(frames)],
                               capture_output=True, text=True, timeout=timeout)
@@ -369,12 +378,10 @@ def format_report(report: dict[str, Any]) -> str:
 
 def run(args: argparse.Namespace) -> int:
     """The `bench` subcommand (arguments parsed by `app.cli`)."""
-    from app.cli import make_settings
-
     frames = args.frames
     if frames is not None and frames < 1:
         raise EmotionLensError("--frames must be 1 or more")
-    settings = make_settings(args)
+    settings = settings_from_args(args)
     report = bench(args.input, settings, model=args.model, frames=frames,
                    tile=int(getattr(args, "tile", None) or 1),
                    ahead=getattr(args, "ahead", None) or "detect")

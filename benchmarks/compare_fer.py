@@ -4,7 +4,7 @@
         [-- --model DIR --detector ...]
 
 Runs `emotion-lens bench VIDEO --json` and `fer` (its defaults: Haar cascade + mini-XCEPTION,
-`app/fer_reference.py` in its own environment, see `setup_fer_venv.sh`) alternately,
+`benchmarks/fer_reference.py` in its own environment, see `setup_fer_venv.sh`) alternately,
 `--rounds` times each, so both see the same machine load, and prints one JSON object with both
 medians and the ratio of frames/s. Exit status 1 when the ratio is under `--target` (5).
 """

@@ -30,7 +30,7 @@ def export_untrained(arch_name: str | None, out: Path, *, config: Path | None = 
 
     from app.core.bundle import write_model_json
     from training import config as config_mod
-    from training.run import build_model, resolve_input
+    from training.models import build_model, resolve_input
 
     cfg = config_mod.TrainConfig()
     if config is not None:

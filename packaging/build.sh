@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
 # Build Emotion Lens into a self-contained one-folder bundle: dist/emotion-lens/emotion-lens.
 #
-#   packaging/build.sh                    # int8 LiteRT runtime only (no TensorFlow), models/default
-#   packaging/build.sh --gpu              # also Keras/TensorFlow: .keras models, GPU when present
+#   packaging/build.sh                    # default: int8 LiteRT runtime only, models/default
+#   packaging/build.sh --full             # also MediaPipe Tasks (--detector mediapipe/mediapipe-full)
+#   packaging/build.sh --gpu              # --full, and Keras/TensorFlow: .keras models, GPU when present
 #   packaging/build.sh --model DIR        # ship DIR as the default model bundle
 #   packaging/build.sh --dist D --work W  # output folder (default dist/) and build folder (build/)
 #   packaging/build.sh --no-check         # skip the post-build check of the bundle
 #
 # Runs PyInstaller from the project's uv environment (dev group), or from $PYTHON when set
 # (a Python with the project and PyInstaller installed). Works on Linux and macOS; on Windows run
-# the same `pyinstaller packaging/emotion-lens.spec` line (see packaging/README_SECTION.md).
+# the same `pyinstaller packaging/emotion-lens.spec` line (see the README's "Desktop bundle").
 # After the build, the bundle is checked without any Python environment: every runtime
 # component loads (EMOTION_LENS_BUNDLE_CHECK=1) and `--version` answers.
 set -euo pipefail
@@ -22,12 +23,13 @@ SPEC_ARGS=()
 
 while (($#)); do
     case "$1" in
+        --full) SPEC_ARGS+=(--full) ;;
         --gpu) SPEC_ARGS+=(--gpu) ;;
         --model) SPEC_ARGS+=(--model "$(cd "$2" && pwd)"); shift ;;
         --dist) DIST="$(mkdir -p "$2" && cd "$2" && pwd)"; shift ;;
         --work) WORK="$(mkdir -p "$2" && cd "$2" && pwd)"; shift ;;
         --no-check) CHECK=0 ;;
-        -h|--help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "build.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
     esac
     shift

@@ -1,9 +1,11 @@
-"""Argument parsing shared by the training commands: errors as one `error: ...` line, exit 2."""
+"""What the training commands share on the console: argument parsing with errors as one
+`error: ...` line and exit 2, and the timestamped progress lines (`log`)."""
 
 from __future__ import annotations
 
 import argparse
 import sys
+import time
 from collections.abc import Callable
 from functools import wraps
 from typing import NoReturn
@@ -29,3 +31,7 @@ def one_line_errors(main: Callable[..., int]) -> Callable[..., int]:
             return 2
 
     return wrapper
+
+
+def log(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)

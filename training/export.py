@@ -21,7 +21,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -29,9 +28,9 @@ import numpy as np
 
 from app.core import EmotionLensError
 from training.cli import Parser, one_line_errors
+from training.data.crops import crop_spec_for
 from training.metrics import compute_metrics, rounded
 
-CROPS_DIR = Path(__file__).resolve().parent / "configs" / "crops"
 FILE_NAMES = {"keras": "model.keras", "float16": "model_fp16.tflite", "int8": "model_int8.tflite",
               "float32": "model_fp32.tflite"}
 LICENCE_NOTES = {
@@ -40,27 +39,6 @@ LICENCE_NOTES = {
                "licence for redistribution. The weights are shared for research and personal use; "
                "check your own use against the dataset's terms.",
 }
-
-
-def crop_spec_for(dataset: str) -> dict[str, dict[str, Any]]:
-    """The crop each face detector must produce to match `dataset`'s framing.
-
-    Read from `training/configs/crops/<dataset>.toml` (one table per detector name with scale,
-    offset_x, offset_y, rotate); without that file: the detector box as-is under "default"."""
-    from app.core.bundle import CropSpec
-
-    path = CROPS_DIR / f"{dataset}.toml"
-    if not path.is_file():
-        return {"default": CropSpec().to_dict()}
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise EmotionLensError(f"{path} is not valid TOML: {exc}") from None
-    out = {det: CropSpec.from_dict(spec).to_dict() for det, spec in data.items()
-           if isinstance(spec, dict)}
-    if not out:
-        raise EmotionLensError(f"{path} holds no detector tables")
-    return out
 
 
 def dataset_id(source: str) -> str:
@@ -243,7 +221,9 @@ def export_bundle(model: Any, out: Path, *, cfg: Any, labels: tuple[str, ...], s
         "metrics": rounded(metrics),
     }
     from app.core.bundle import write_model_json
+    from training.neutral_mean import add_neutral_mean
 
+    add_neutral_mean(data, model, files, val.x, val.y, labels, dataset=ds)  # model.json's neutral_mean
     write_model_json(out, data)
     mpath = out / "metrics.json"
     existing = json.loads(mpath.read_text()) if mpath.is_file() else {}
@@ -289,7 +269,9 @@ def rebuild_from_run(run: Path, out: Path, kinds: tuple[str, ...], name: str | N
     import keras
 
     from training import config as config_mod
-    from training.run import BEST_WEIGHTS, LAST_CKPT, RunState, build_model, load_cfg_splits, resolve_input
+    from training.inputs import load_cfg_splits
+    from training.models import build_model, resolve_input
+    from training.resume import BEST_WEIGHTS, LAST_CKPT, RunState
 
     cfg_path = run / "config.json"
     if not cfg_path.is_file():

@@ -1,11 +1,11 @@
 """What `--resume` continues from, written so that a crash at any moment leaves a consistent run.
 
 A checkpoint is `last.keras` (model and optimizer), `best.weights.h5` and `train_state.json`
-(epoch, best val, schedule position, history). Each epoch the new files are written under temporary
-names and fsynced; then `checkpoint.json`, the manifest naming the files of the checkpoint with
-their sizes and sha256, is replaced atomically (the commit); then the files are renamed into
-place. A crash before the commit leaves the previous checkpoint whole; a crash after it is rolled
-forward on the next `--resume` (the staged files are the ones the manifest names). A folder
+(epoch, best val, schedule position, history: `RunState`). Each epoch the new files are written
+under temporary names and fsynced; then `checkpoint.json`, the manifest naming the files of the
+checkpoint with their sizes and sha256, is replaced atomically (the commit); then the files are
+renamed into place. A crash before the commit leaves the previous checkpoint whole; a crash after
+it is rolled forward on the next `--resume` (the staged files are the ones the manifest names). A folder
 without a manifest (written before it existed) is resumed as it is.
 
 `check_same_run` refuses a `--resume` that would continue a run as another one (a changed
@@ -24,6 +24,9 @@ from typing import Any
 
 from app.core import EmotionLensError
 
+STATE_FILE = "train_state.json"
+LAST_CKPT = "last.keras"
+BEST_WEIGHTS = "best.weights.h5"
 MANIFEST = "checkpoint.json"
 MANIFEST_VERSION = 1
 # what a resumed run cannot change: the model in last.keras was built from these
@@ -198,7 +201,7 @@ def load_last_model(path: Path) -> Any:
 def check_same_run(saved: Any, cfg: Any, saved_path: Path) -> None:
     """Refuse to continue the run saved in `saved_path` (config `saved`) with `cfg` when they differ
     in what the checkpointed model was built from."""
-    from training.run import resolve_input
+    from training.models import resolve_input
 
     out = saved_path.parent
     pairs: list[tuple[str, Any, Any]] = [
@@ -216,3 +219,37 @@ def check_same_run(saved: Any, cfg: Any, saved_path: Path) -> None:
             raise EmotionLensError(
                 f"--resume continues {out} as it was trained: {option} was {was!r}, now {now!r}; "
                 f"drop the option, or start a new run with another --out")
+
+
+class RunState:
+    """Persistent progress of a run (what `--resume` continues from)."""
+
+    def __init__(self, out: Path) -> None:
+        self.path = out / STATE_FILE
+        self.epoch = 0
+        self.best_val_accuracy = -1.0
+        self.best_epoch = 0
+        self.train_seconds = 0.0
+        self.history: dict[str, list[float]] = {}
+        self.finished = False
+        self.epochs_without_improvement = 0
+        self.frozen_done = False
+
+    def load(self) -> bool:
+        """Read the saved progress (after checking the checkpoint against its manifest, finishing
+        a commit a crash cut short); False when there is none. Damage is one line."""
+        recover(self.path.parent, optional=(BEST_WEIGHTS,))  # not tracked in training/checkpoints
+        if not self.path.is_file():
+            return False
+        for k, v in read_state(self.path).items():
+            setattr(self, k, v)
+        return True
+
+    def stage(self) -> Path:
+        """The progress written (fsynced) under its temporary name, for `commit`."""
+        data = {k: v for k, v in self.__dict__.items() if k != "path"}
+        return write_staged(self.path, json.dumps(data, indent=1))
+
+    def save(self) -> None:
+        """Replace the saved progress, the model files of the checkpoint kept as they are."""
+        commit(self.path.parent, {STATE_FILE: self.stage()}, (LAST_CKPT, BEST_WEIGHTS), self.epoch)

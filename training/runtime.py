@@ -1,5 +1,7 @@
-"""Devices, mixed precision and multi-device strategies, backend-agnostic where possible.
+"""Seeding, devices, mixed precision and multi-device strategies, backend-agnostic where possible.
 
+- `seed_everything`: Python, NumPy, TensorFlow and Keras from the config's seed (and TensorFlow op
+  determinism on request).
 - TensorFlow backend: `tf.distribute.MirroredStrategy` over the local GPUs (or given devices);
   `--distribute multiworker` uses `MultiWorkerMirroredStrategy`, which reads the cluster from the
   `TF_CONFIG` environment variable (JSON: {"cluster": {"worker": ["host1:port", ...]},
@@ -86,3 +88,16 @@ def scope(strategy: Any | None) -> Iterator[None]:
     else:
         with strategy.scope():
             yield
+
+
+def seed_everything(cfg: Any) -> None:
+    """Seed Python, NumPy, TensorFlow and Keras from `cfg.seed` (a `TrainConfig`);
+    `cfg.deterministic` also turns on TensorFlow op determinism (process-wide) for bit-identical
+    reruns."""
+    import keras
+
+    keras.utils.set_random_seed(cfg.seed)
+    if cfg.deterministic:
+        import tensorflow as tf
+
+        tf.config.experimental.enable_op_determinism()

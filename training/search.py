@@ -38,7 +38,11 @@ from typing import Any
 
 from app.core import EmotionLensError
 from training import config as config_mod
+from training import fit as fitting  # (the hypermodel has a fit method of its own)
+from training import inputs, models, runtime
+from training.cli import log
 from training.config import TrainConfig
+from training.resume import RunState
 
 METHODS = ("grid", "random", "bayesian")
 OBJECTIVE = "val_accuracy"
@@ -226,11 +230,10 @@ def trial_config(cfg: TrainConfig, values: dict[str, Any], max_epochs: int | Non
 # --------------------------------------------------------------------------- the search
 
 def _hypermodel(cfg: TrainConfig, opts: SearchOptions, data: Any, strategy: Any) -> Any:
-    """Each trial: `training.run.new_model` in build(), then `make_datasets` and `fit_model` with
-    the run's own callbacks (no files written) in fit(); scored by its best val accuracy."""
+    """Each trial: `training.models.new_model` in build(), then `inputs.make_datasets` and
+    `training.fit.fit_model` with a run's own callbacks (no files written) in fit(); scored by its best val
+    accuracy."""
     import keras_tuner as kt
-
-    from training import run as run_mod
 
     class EmotionHyperModel(kt.HyperModel):
         def declare(self, hp: Any) -> dict[str, Any]:
@@ -238,16 +241,16 @@ def _hypermodel(cfg: TrainConfig, opts: SearchOptions, data: Any, strategy: Any)
 
         def build(self, hp: Any) -> Any:
             tcfg = trial_config(cfg, self.declare(hp), opts.max_epochs)
-            return run_mod.new_model(tcfg, len(data.labels))
+            return models.new_model(tcfg, len(data.labels))
 
         def fit(self, hp: Any, model: Any, *args: Any, **kwargs: Any) -> float:
             values = self.declare(hp)
             tcfg = trial_config(cfg, values, opts.max_epochs)
-            run_mod.log(f"trial {values}")
-            train_tf, val_tf = run_mod.make_datasets(tcfg, data)
-            state = run_mod.RunState(Path(cfg.out) / "search")  # in memory only
-            callbacks = run_mod.make_callbacks(tcfg, None, state) + list(kwargs.get("callbacks", []))
-            run_mod.fit_model(tcfg, model, train_tf, val_tf, callbacks, state, strategy)
+            log(f"trial {values}")
+            train_tf, val_tf = inputs.make_datasets(tcfg, data)
+            state = RunState(Path(cfg.out) / "search")  # in memory only
+            callbacks = fitting.make_callbacks(tcfg, None, state) + list(kwargs.get("callbacks", []))
+            fitting.fit_model(tcfg, model, train_tf, val_tf, callbacks, state, strategy)
             return state.best_val_accuracy
 
     return EmotionHyperModel()
@@ -294,16 +297,13 @@ def make_tuner(hypermodel: Any, opts: SearchOptions, directory: Path, seed: int,
 def run_search(cfg: TrainConfig, opts: SearchOptions) -> list[dict[str, Any]]:
     """Run (or resume) the search; write the results table and the best config. Returns the
     completed trials, best first."""
-    from training import run as run_mod
-    from training import runtime
-
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
-    run_mod.seed_everything(cfg)
-    data = run_mod.load_data(cfg)
+    runtime.seed_everything(cfg)
+    data = inputs.load_data(cfg)
     runtime.setup_mixed_precision(cfg.mixed_precision)
     strategy = runtime.strategy_for(cfg.distribute)
-    run_mod.log(f"{opts.method} search over {', '.join(opts.space)} ({opts.source}): up to "
+    log(f"{opts.method} search over {', '.join(opts.space)} ({opts.source}): up to "
                 f"{opts.trials} trials × {opts.max_epochs} epochs on {len(data.y)} training images, "
                 f"scored on val ({len(data.val)} images)")
     tuner = make_tuner(_hypermodel(cfg, opts, data, strategy), opts, out / "search", cfg.seed,
@@ -317,7 +317,7 @@ def run_search(cfg: TrainConfig, opts: SearchOptions) -> list[dict[str, Any]]:
         raise EmotionLensError(f"no search trial completed (see {out / 'search'})")
     write_results(out, rows, opts)
     write_best_config(out / "best_config.toml", cfg, rows[0], opts)
-    run_mod.log(f"best trial {rows[0]['trial']}: val_accuracy {rows[0]['score']:.4f} "
+    log(f"best trial {rows[0]['trial']}: val_accuracy {rows[0]['score']:.4f} "
                 f"{rows[0]['values']}; wrote {out / 'search_results.md'}, {out / 'best_config.toml'}")
     return rows
 

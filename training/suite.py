@@ -12,7 +12,9 @@ from typing import Any
 import numpy as np
 
 from app.core import EmotionLensError
+from training.cli import log
 from training.config import TrainConfig
+from training.train import train
 
 
 def ms_per_face(tflite: Path, runs: int = 30) -> float:
@@ -33,7 +35,6 @@ def ms_per_face(tflite: Path, runs: int = 30) -> float:
 
 def run_suite(cfg: TrainConfig, *, epochs: int, models: list[str] | None = None) -> Path:
     from training.architectures import registry
-    from training.run import log, train
 
     names = models or registry.names()
     for n in names:

@@ -56,16 +56,17 @@ def run_in_subprocess(out: Path, cfg: Any, model: Any, timeout: float | None = N
 
 def _child(run: Path, modes: list[str]) -> dict[str, Any]:
     if os.environ.get("TF_USE_LEGACY_KERAS") != "1":
-        raise EmotionLensError("run this with TF_USE_LEGACY_KERAS=1 (training.run does that)")
+        raise EmotionLensError("run this with TF_USE_LEGACY_KERAS=1 (training.train does that)")
     import tensorflow as tf
     import tensorflow_model_optimization as tfmot
     import tf_keras
 
     from training import config as config_mod
     from training.export import calibration_images, set_full_int8
+    from training.inputs import load_capped_splits
     from training.litert import TFLiteModel
     from training.metrics import compute_metrics, rounded
-    from training.run import build_model, load_capped_splits
+    from training.models import build_model
 
     cfg = config_mod.apply(config_mod.TrainConfig(), json.loads((run / "config.json").read_text()),
                            "config.json")

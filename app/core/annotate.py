@@ -20,11 +20,20 @@ import cv2
 
 from app import __version__
 from app.core import EmotionLensError
+from app.core.baseline import FaceCalibrator
 from app.core.outputs import check_paths, lock_outputs
 from app.core.pipeline import FramesAhead, Pipeline
 from app.core.render import draw_overlay
 from app.core.results import CsvWriter, FrameResult, SummaryBuilder, resume_point, write_json
-from app.core.runs import check_same_run, resumable_outputs, run_identity, write_record
+from app.core.runs import (
+    check_same_run,
+    now_iso,
+    resumable_outputs,
+    run_details,
+    run_identity,
+    update_run,
+    write_record,
+)
 from app.core.sources import IMAGE_SUFFIXES, Frame, ImageFile, ImageFolder, VideoFile, open_source
 from app.core.video_writer import VideoWriter
 
@@ -53,6 +62,7 @@ class AnnotateReport:
     summary: dict[str, Any] = field(default_factory=dict)
     outputs: AnnotateOutputs = field(default_factory=AnnotateOutputs)
     skipped: list[Path] = field(default_factory=list)  # files of a folder that did not decode
+    baseline: dict[str, Any] | None = None  # FaceCalibrator.to_dict() when a baseline was set
 
 
 def default_outputs(source: Path, out_dir: Path = Path()) -> AnnotateOutputs:
@@ -74,21 +84,61 @@ def check_outputs(source: Path, outputs: AnnotateOutputs, overwrite: bool,
     check_paths(source, outputs.paths(), overwrite, need_bytes, replaceable)
 
 
+def need_bytes(source: Path, outputs: AnnotateOutputs, frames: int | None) -> int:
+    """A rough need of disk space for `outputs` (checked by `check_outputs`): the annotated video
+    about as big as the input, ~300 bytes per CSV row and twice that per JSON row (`frames`
+    rows, 1000 when unknown)."""
+    rows = frames or 1000
+    return (source.stat().st_size if outputs.video and source.is_file() else 0) \
+        + 300 * rows * ((outputs.csv is not None) + 2 * (outputs.json is not None))
+
+
 def _row(frame: FrameResult, labels: tuple[str, ...], file: str | None = None,
-         ) -> list[dict[str, Any]]:
+         calibrated: bool = False) -> list[dict[str, Any]]:
     rows = []
     for face in frame.faces:
         x, y, w, h = face.box
+        cal = ({f"cal_{name}": None if face.calibrated is None else round(float(face.calibrated[i]), 5)
+                for i, name in enumerate(labels)} if calibrated else {})
         rows.append({"frame": frame.index, "time_s": round(frame.time_s, 3), "face_id": face.face_id,
                      "x": round(x), "y": round(y), "w": round(w), "h": round(h),
                      **{name: round(float(p), 5) for name, p in zip(labels, face.probs, strict=True)},
-                     "label": face.label(labels), **({"file": file} if file is not None else {})})
+                     "label": face.label(labels), **cal,
+                     **({"file": file} if file is not None else {})})
     return rows
+
+
+def measure_baseline(source_path: Path, pipeline: Pipeline, start_s: float, end_s: float,
+                     ) -> FaceCalibrator:
+    """The first pass of a calibrated annotation: `source_path` from its start to `end_s`
+    through `pipeline` (so that face IDs are those of the full run, which starts over the same
+    way), each face seen from `start_s` to `end_s` measured as neutral."""
+    calibrator = FaceCalibrator.for_bundle(pipeline.classifier.bundle)
+    calibrator.collect_range(start_s, end_s)
+    source = open_source(source_path)
+    pipeline.reset()
+    try:
+        with pipeline.ahead(source) as frames:
+            for item in frames:
+                result = pipeline.process(item)
+                if result.time_s > end_s:
+                    break
+                calibrator.apply(result)
+    finally:
+        source.close()
+        pipeline.reset()
+    calibrator.finish_range()
+    return calibrator
+
+
+def _source_kind(source: object) -> str:
+    return {ImageFolder: "folder", ImageFile: "image", VideoFile: "video"}.get(type(source), "video")
 
 
 def annotate(source_path: Path, outputs: AnnotateOutputs, pipeline: Pipeline,
              progress: ProgressFn | None = None, cancelled: Callable[[], bool] | None = None,
-             resume: bool = False, overwrite: bool = False) -> AnnotateReport:
+             resume: bool = False, overwrite: bool = False,
+             baseline: tuple[float, float] | None = None) -> AnnotateReport:
     """Run `pipeline` over every frame of `source_path` and write the requested outputs.
 
     The outputs are checked (`check_outputs`) and locked for the whole run: a second run writing
@@ -97,21 +147,29 @@ def annotate(source_path: Path, outputs: AnnotateOutputs, pipeline: Pipeline,
     With `resume`, an existing CSV from an interrupted run is kept if it holds the same run (its
     record beside it: input, options, model; else one line says what differs): frames it holds
     are replayed from it (not recomputed, no row written twice), tracking continues from its last
-    frame, and the video and JSON are rebuilt whole. With no CSV there, the run starts fresh."""
+    frame, and the video and JSON are rebuilt whole. With no CSV there, the run starts fresh.
+
+    With `baseline` (start, end in seconds of the source), a first pass over the source up to
+    `end` measures the neutral baseline of each face seen in that range (`measure_baseline`);
+    the run then starts over, and every row of those faces, from the first frame, gets their
+    calibrated probabilities (`cal_<label>` columns in CSV and JSON, and on the overlay). A face
+    not seen in the range has no baseline: its `cal_` cells are empty (null in the JSON) and the
+    overlay shows its raw values. `report.baseline` says which faces were calibrated."""
     check_outputs(source_path, outputs, overwrite, resume=resume)  # clear messages, no lock files
     with lock_outputs(outputs.paths()):
         check_outputs(source_path, outputs, overwrite, resume=resume)  # another run may have won
-        return _annotate(source_path, outputs, pipeline, progress, cancelled, resume)
+        return _annotate(source_path, outputs, pipeline, progress, cancelled, resume, baseline)
 
 
 def _annotate(source_path: Path, outputs: AnnotateOutputs, pipeline: Pipeline,
               progress: ProgressFn | None, cancelled: Callable[[], bool] | None,
-              resume: bool) -> AnnotateReport:
-    identity = run_identity(source_path, pipeline.settings, pipeline.classifier)
+              resume: bool, baseline: tuple[float, float] | None = None) -> AnnotateReport:
+    identity = run_identity(source_path, pipeline.settings, pipeline.classifier, baseline)
     resuming = resume and outputs.csv is not None and outputs.csv.is_file()
     if resuming:
         assert outputs.csv is not None
         check_same_run(outputs.csv, identity)
+    calibrator = measure_baseline(source_path, pipeline, *baseline) if baseline else None
     source = open_source(source_path)
     labels = pipeline.labels
     summary = SummaryBuilder(labels)
@@ -130,10 +188,15 @@ def _annotate(source_path: Path, outputs: AnnotateOutputs, pipeline: Pipeline,
             last = replay[max(replay)]
             pipeline.seed(last, next_id=1 + max(f.face_id for r in replay.values() for f in r.faces))
     is_folder = isinstance(source, ImageFolder)
-    csv_writer = CsvWriter(outputs.csv, labels, append=resuming,
-                           file_column=is_folder) if outputs.csv else None
+    csv_writer = CsvWriter(outputs.csv, labels, append=resuming, file_column=is_folder,
+                           calibrated=calibrator is not None) if outputs.csv else None
     if outputs.csv:  # after the CSV is (re)started: a record never vouches for another run's rows
-        write_record(outputs.csv, identity, outputs.paths(), resumed=resuming)
+        details = run_details("annotate", str(source_path.resolve()), _source_kind(source),
+                              classifier=pipeline.classifier, settings=pipeline.settings,
+                              detector=pipeline.detector.name, fps=source.fps,
+                              frame_size=getattr(source, "size", None), frame_count=source.frame_count)
+        details["baseline"] = calibrator.to_dict() if calibrator is not None else None
+        write_record(outputs.csv, identity, outputs.paths(), resumed=resuming, run=details)
     json_rows: list[dict[str, Any]] = []
     video: VideoWriter | None = None
     report = AnnotateReport(frames=0, frames_with_faces=0, outputs=outputs)
@@ -150,7 +213,9 @@ def _annotate(source_path: Path, outputs: AnnotateOutputs, pipeline: Pipeline,
                 done = replay.get(index) or FrameResult(index, 0.0, [])
                 summary.add(done)
                 if outputs.json:
-                    json_rows.extend(_row(done, labels))
+                    if calibrator is not None:
+                        calibrator.apply(done)
+                    json_rows.extend(_row(done, labels, calibrated=calibrator is not None))
             source.seek(start)
         # decoding and detection run ahead on their own threads; frames already done are replayed
         frames = pipeline.ahead(source, skip=lambda f: f.index < start)
@@ -162,13 +227,17 @@ def _annotate(source_path: Path, outputs: AnnotateOutputs, pipeline: Pipeline,
             file = frame.file.name if is_folder and frame.file is not None else None
             if isinstance(item, Frame):
                 result = replay.get(frame.index) or FrameResult(frame.index, frame.time_s, [])
+                if calibrator is not None:
+                    calibrator.apply(result)
             else:
                 result = pipeline.process(item)
+                if calibrator is not None:
+                    calibrator.apply(result)
                 if csv_writer:
                     csv_writer.write(result, file or "")
             summary.add(result)
             if outputs.json:
-                json_rows.extend(_row(result, labels, file))
+                json_rows.extend(_row(result, labels, file, calibrated=calibrator is not None))
             if video is not None:
                 video.write(draw_overlay(frame.image, result, labels, smoothed=True), frame.time_s)
             elif outputs.video and isinstance(source, ImageFile):
@@ -200,7 +269,14 @@ def _annotate(source_path: Path, outputs: AnnotateOutputs, pipeline: Pipeline,
             emotion_lens_version=__version__, cancelled=report.cancelled,
             stopped_early=report.stopped_early, expected_frames=report.expected_frames,
             skipped_files=[str(p) for p in report.skipped],
+            **({"baseline": calibrator.to_dict()} if calibrator is not None else {}),
         )
+        report.baseline = calibrator.to_dict() if calibrator is not None else None
+        if outputs.csv and outputs.csv.is_file():
+            failures += _run_all([partial(
+                update_run, outputs.csv, finished=now_iso(), frames=report.frames,
+                frames_with_faces=report.frames_with_faces, cancelled=report.cancelled,
+                stopped_early=report.stopped_early)])
         if outputs.json:
             failures += _run_all([partial(write_json, outputs.json,
                                           {"summary": report.summary, "rows": json_rows})])
@@ -255,4 +331,4 @@ def _run_all(steps: list[Callable[[], object] | None]) -> list[Exception]:
 
 
 __all__ = ["AnnotateOutputs", "AnnotateReport", "annotate", "check_outputs",
-           "default_outputs"]
+           "default_outputs", "measure_baseline", "need_bytes"]

@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 
 from app.core import EmotionLensError
-from app.core.detect import KEYPOINT_NAMES, Detection, blazeface_file
+from app.core.detection import KEYPOINT_NAMES, Detection, blazeface_file
 from app.core.native import quiet_native_stderr
 
 

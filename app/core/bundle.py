@@ -203,6 +203,14 @@ def validate(data: Any, path: Path) -> None:
     for name, digest in sums.items():
         _require(isinstance(digest, str) and _SHA256.fullmatch(digest) is not None, path,
                  f"sha256 of {name!r} must be 64 lowercase hex digits")
+    neutral = data.get("neutral_mean")  # the model's mean on neutral faces (app/core/baseline.py)
+    if neutral is not None:
+        probs = neutral.get("probs") if isinstance(neutral, dict) else None
+        _require(isinstance(probs, list) and len(probs) == len(labels)
+                 and all(_is_number(v, 0.0, 1.0) for v in probs) and abs(sum(probs) - 1.0) <= 0.02,
+                 path, "'neutral_mean.probs' must be one probability per label, summing to 1")
+        _require(_is_int(neutral.get("n", 1)) and neutral.get("n", 1) >= 1, path,
+                 "'neutral_mean.n' must be a positive int (the neutral faces it was measured on)")
 
 
 def file_sha256(path: Path) -> str:

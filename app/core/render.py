@@ -25,13 +25,15 @@ def color_for(label: str) -> tuple[int, int, int]:
 
 def draw_overlay(image: np.ndarray, result: FrameResult, labels: tuple[str, ...],
                  smoothed: bool = True, selected_id: int | None = None) -> np.ndarray:
-    """Draw box, face ID, label and confidence for each face onto `image` (in place) and return it."""
+    """Draw box, face ID, label and confidence for each face onto `image` (in place) and return it.
+    A face with a neutral baseline shows its calibrated probabilities (`FaceResult.shown`)."""
     h, w = image.shape[:2]
     thickness = max(1, round(min(h, w) / 300))
     font_scale = max(0.4, min(h, w) / 900)
     for face in result.faces:
-        label = face.label(labels, smoothed=smoothed)
-        conf = face.confidence(smoothed=smoothed)
+        probs = face.shown(smoothed=smoothed)
+        label = labels[int(np.argmax(probs))]
+        conf = float(np.max(probs))
         color = color_for(label)
         x, y, bw, bh = (round(v) for v in face.box)
         box_thick = thickness * 2 if face.face_id == selected_id else thickness

@@ -25,10 +25,21 @@ class FaceResult:
     probs: np.ndarray  # raw per-frame probabilities, in the model's label order
     smoothed: np.ndarray  # temporally smoothed, for display
     keypoints: dict[str, tuple[float, float]] = field(default_factory=dict)
+    # corrected by this face's neutral baseline (app.core.baseline.FaceCalibrator), when it has one
+    calibrated: np.ndarray | None = None
+    calibrated_smoothed: np.ndarray | None = None
 
     def label(self, labels: tuple[str, ...], smoothed: bool = False) -> str:
         p = self.smoothed if smoothed else self.probs
         return labels[int(np.argmax(p))]
+
+    def shown(self, smoothed: bool = True) -> np.ndarray:
+        """What to display: the calibrated probabilities when the face has a baseline, else the
+        model's (smoothed or raw)."""
+        cal = self.calibrated_smoothed if smoothed else self.calibrated
+        if cal is not None:
+            return cal
+        return self.smoothed if smoothed else self.probs
 
     def confidence(self, smoothed: bool = False) -> float:
         return float(np.max(self.smoothed if smoothed else self.probs))
@@ -46,16 +57,19 @@ class FrameResult:
 
 class CsvWriter:
     """One row per face per frame: frame, time_s, face_id, x, y, w, h, <labels...>, label, then
-    the smoothed probabilities as `smooth_<label>` columns, and with `file_column` (folder
-    inputs) the image's file name last. Each frame's rows go to the file in one piece as the
-    frame is written, so a full disk leaves no partial row (a write that fails is taken back off
-    the file), and they are flushed to disk (fsync) at least once a second."""
+    the smoothed probabilities as `smooth_<label>` columns, with `calibrated` the probabilities
+    corrected by the face's neutral baseline as `cal_<label>` columns (empty for a face without
+    one), and with `file_column` (folder inputs) the image's file name last. Each frame's rows
+    go to the file in one piece as the frame is written, so a full disk leaves no partial row (a
+    write that fails is taken back off the file), and they are flushed to disk (fsync) at least
+    once a second."""
 
     def __init__(self, path: Path, labels: tuple[str, ...], append: bool = False,
-                 flush_every_s: float = 1.0, file_column: bool = False):
+                 flush_every_s: float = 1.0, file_column: bool = False, calibrated: bool = False):
         self.labels = labels
         self.path = Path(path)
         self.file_column = file_column
+        self.calibrated = calibrated
         new = not (append and self.path.exists() and self.path.stat().st_size > 0)
         # unbuffered: nothing is held back in Python that a later flush could write half of
         self._file: IO[bytes] = open(  # noqa: SIM115 (a long-lived writer, closed by close())
@@ -66,13 +80,16 @@ class CsvWriter:
         self._flush_every = flush_every_s
         self._last_flush = time.monotonic()
         if new:
-            self._writer.writerow(self.header(labels, file_column))
+            self._writer.writerow(self.header(labels, file_column, calibrated))
             self._put()
 
     @staticmethod
-    def header(labels: tuple[str, ...], file_column: bool = False) -> list[str]:
+    def header(labels: tuple[str, ...], file_column: bool = False, calibrated: bool = False,
+               ) -> list[str]:
         return ["frame", "time_s", "face_id", "x", "y", "w", "h", *labels, "label",
-                *(f"smooth_{name}" for name in labels), *(["file"] if file_column else [])]
+                *(f"smooth_{name}" for name in labels),
+                *((f"cal_{name}" for name in labels) if calibrated else ()),
+                *(["file"] if file_column else [])]
 
     def write(self, frame: FrameResult, file: str = "") -> None:
         """The rows of `frame`; `file` fills the file column."""
@@ -83,13 +100,20 @@ class CsvWriter:
                 frame.index, f"{frame.time_s:.3f}", face.face_id,
                 round(x), round(y), round(w), round(h),
                 *(f"{p:.5f}" for p in face.probs), face.label(self.labels),
-                *(f"{p:.5f}" for p in face.smoothed), *extra,
+                *(f"{p:.5f}" for p in face.smoothed), *self._calibrated(face), *extra,
             ])
         self._put()
         now = time.monotonic()
         if now - self._last_flush >= self._flush_every:
             self.flush()
             self._last_flush = now
+
+    def _calibrated(self, face: FaceResult) -> list[str]:
+        if not self.calibrated:
+            return []
+        if face.calibrated is None:
+            return [""] * len(self.labels)
+        return [f"{p:.5f}" for p in face.calibrated]
 
     def _put(self) -> None:
         """Write the rows made since the last call, all or none of them."""

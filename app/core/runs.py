@@ -6,10 +6,18 @@ reads), the settings that change results (all but `threads`), the model (name, b
 SHA-256 of model.json and the model file used), and the outputs the run writes. A resume compares
 the identity of the new run with it and refuses a mismatch in one line naming what differs; the
 outputs it lists are the only existing files a resume may rebuild without `--overwrite`.
+
+The record's `run` part describes the run for people and for `emotion-lens report` (compared by
+nothing): what wrote it (`annotate`, or the app's Record), when it started and finished, the
+source (path, kind, frame size, fps, frame count), the model (name, folder, backend and its
+card's accuracy), the detector, every setting, the labels, the frames done and the neutral
+baseline with each face's mean, when one was set. The app's Record writes the same file beside
+its CSV (`live_identity`: no input files to check, it cannot be resumed).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 from pathlib import Path
@@ -43,17 +51,79 @@ def _model_digest(classifier: Classifier) -> str:
     return digest.hexdigest()
 
 
-def run_identity(source: Path, settings: PipelineSettings, classifier: Classifier) -> dict[str, Any]:
-    """What makes two runs the same run (JSON-ready)."""
+def run_identity(source: Path, settings: PipelineSettings, classifier: Classifier,
+                 baseline: tuple[float, float] | None = None) -> dict[str, Any]:
+    """What makes two runs the same run (JSON-ready); a neutral baseline range is one of the
+    options (absent when none is set, so that records from before it still match)."""
     files = {}
     for path in input_files(source):
         st = path.stat()
         files[path.name] = [st.st_size, st.st_mtime_ns]
+    options = {k: v for k, v in settings.to_dict().items() if k not in _NOT_RESULTS}
+    if baseline is not None:
+        options["baseline"] = list(baseline)
     return {
         "input": {"path": str(source.resolve()), "files": files},
-        "options": {k: v for k, v in settings.to_dict().items() if k not in _NOT_RESULTS},
+        "options": options,
         "model": {"name": classifier.bundle.name, "backend": classifier.backend,
                   "sha256": _model_digest(classifier)},
+    }
+
+
+def live_identity(source: str, settings: PipelineSettings | None, classifier: Classifier | None,
+                  ) -> dict[str, Any]:
+    """The identity of a live recording (a camera, or a file played in the app): shaped like
+    `run_identity`'s, with no input files (`--resume` refuses to continue it: another input)."""
+    return {
+        "input": {"path": source, "files": {}},
+        "options": ({k: v for k, v in settings.to_dict().items() if k not in _NOT_RESULTS}
+                    if settings is not None else {}),
+        "model": ({"name": classifier.bundle.name, "backend": classifier.backend,
+                   "sha256": _model_digest(classifier)} if classifier is not None else {}),
+    }
+
+
+def now_iso() -> str:
+    """This moment as ISO 8601 with the local UTC offset, to the second."""
+    return dt.datetime.now().astimezone().isoformat(timespec="seconds")
+
+
+def card_accuracy(classifier: Classifier) -> dict[str, Any]:
+    """What the model card says of the model's accuracy: overall, macro-F1, that of the file in
+    use (e.g. int8) when the card has it, and on what split."""
+    metrics = classifier.bundle.metrics
+    out = {k: metrics[k] for k in ("accuracy", "macro_f1", "split", "n") if k in metrics}
+    for key in (f"{classifier.backend}_accuracy", f"{classifier.backend}_macro_f1"):
+        if key in metrics:
+            out[key] = metrics[key]
+    selected = classifier.bundle.provenance.get("selected_on")
+    if isinstance(selected, str):
+        out["selected_on"] = selected
+    return out
+
+
+def run_details(kind: str, source: str, source_kind: str, *, classifier: Classifier | None = None,
+                settings: PipelineSettings | None = None, detector: str | None = None,
+                labels: tuple[str, ...] | None = None, fps: float | None = None,
+                frame_size: tuple[int, int] | None = None, frame_count: int | None = None,
+                ) -> dict[str, Any]:
+    """The record's `run` part at the start of a run (see the module docstring); `kind` is
+    "annotate" or "record", `source_kind` "video", "image", "folder" or "camera"."""
+    model = None
+    if classifier is not None:
+        model = {"name": classifier.bundle.name, "path": str(classifier.bundle.path.resolve()),
+                 "backend": classifier.backend, "card": card_accuracy(classifier)}
+        labels = labels or classifier.labels
+    return {
+        "kind": kind,
+        "started": now_iso(),
+        "source": {"path": source, "kind": source_kind, "fps": fps,
+                   "frame_size": list(frame_size) if frame_size else None, "frame_count": frame_count},
+        "model": model,
+        "detector": detector,
+        "settings": settings.to_dict() if settings is not None else None,
+        "labels": list(labels) if labels else None,
+        "baseline": None,
     }
 
 
@@ -132,14 +202,54 @@ def check_same_run(csv: Path, identity: dict[str, Any]) -> None:
 
 
 def write_record(csv: Path, identity: dict[str, Any], outputs: list[Path],
-                 resumed: bool = False) -> None:
-    """Record the run beside `csv` (atomically); a resume adds its outputs to the run's."""
+                 resumed: bool = False, run: dict[str, Any] | None = None) -> None:
+    """Record the run beside `csv` (atomically); a resume adds its outputs to the run's, and
+    keeps when the run first started (`run.started`), listing when it was resumed."""
     names = [str(p.resolve()) for p in outputs]
     if resumed:
-        names = [p for p in read_record(csv)["outputs"] if p not in names] + names
-    write_json(record_path(csv), {"emotion_lens_version": __version__, "identity": identity,
-                                  "outputs": names})
+        old = read_record(csv)
+        names = [p for p in old["outputs"] if p not in names] + names
+        before = old.get("run")
+        if run is not None and isinstance(before, dict) and isinstance(before.get("started"), str):
+            resumes = before.get("resumed") if isinstance(before.get("resumed"), list) else []
+            run = {**run, "started": before["started"], "resumed": [*resumes, run["started"]]}
+    record: dict[str, Any] = {"emotion_lens_version": __version__, "identity": identity,
+                              "outputs": names}
+    if run is not None:
+        record["run"] = run
+    write_json(record_path(csv), record)
 
 
-__all__ = ["RECORD_SUFFIX", "check_same_run", "differences", "read_record", "record_path",
-           "resumable_outputs", "run_identity", "write_record"]
+def update_run(csv: Path, **fields: Any) -> None:
+    """Add `fields` to the `run` part of `csv`'s record (the end of a run: frames done,
+    `finished`, the baseline measured); nothing when there is no readable record."""
+    path = record_path(csv)
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, UnicodeDecodeError):
+        return
+    if not isinstance(record, dict):
+        return
+    run = record.get("run") if isinstance(record.get("run"), dict) else {}
+    record["run"] = {**run, **fields}
+    write_json(path, record)
+
+
+def load_record(csv: Path) -> tuple[dict[str, Any] | None, str]:
+    """The record beside `csv` for reading (the report), never raising: (record, "") or (None,
+    why there is none: missing or damaged)."""
+    path = record_path(csv)
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None, f"no record of the run beside the CSV ({path.name})"
+    except (OSError, ValueError, UnicodeDecodeError) as exc:
+        return None, f"the record of the run ({path.name}) cannot be read ({type(exc).__name__})"
+    if not isinstance(record, dict):
+        return None, f"the record of the run ({path.name}) is damaged"
+    return record, ""
+
+
+__all__ = ["RECORD_SUFFIX", "card_accuracy", "check_same_run", "differences", "live_identity",
+           "load_record", "now_iso", "read_record", "record_path", "resumable_outputs",
+           "run_details", "run_identity", "update_run", "write_record"]

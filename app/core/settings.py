@@ -89,11 +89,17 @@ CHOICES: dict[str, tuple[str, ...]] = {"detector": DETECTORS, "backend": BACKEND
 def check_settings(settings: PipelineSettings, where: str = "") -> None:
     """Raise a one-line EmotionLensError for the first value outside its range or choices;
     `where` prefixes the key (e.g. "FILE: [pipeline] ")."""
-    for key, (lo, hi) in RANGES.items():
-        value = getattr(settings, key)
+    for key in (*RANGES, *CHOICES):
+        check_value(key, getattr(settings, key), where)
+
+
+def check_value(key: str, value: Any, where: str = "") -> None:
+    """The check of one setting against RANGES / CHOICES (keys without either pass): a one-line
+    EmotionLensError, `where` prefixing the key. A `[pipeline]` table and the command line's
+    options (`app.core.settings_args`) are checked by this same function."""
+    if key in RANGES:
+        lo, hi = RANGES[key]
         if not (math.isfinite(value) and lo <= value <= hi):
             raise EmotionLensError(f"{where}{key} must be {lo:g}..{hi:g} (got {value!r})")
-    for key, choices in CHOICES.items():
-        value = getattr(settings, key)
-        if value not in choices:
-            raise EmotionLensError(f"{where}{key} must be one of {', '.join(choices)} (got {value!r})")
+    elif key in CHOICES and value not in CHOICES[key]:
+        raise EmotionLensError(f"{where}{key} must be one of {', '.join(CHOICES[key])} (got {value!r})")

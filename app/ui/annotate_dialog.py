@@ -1,5 +1,6 @@
 """Annotate a video file from the GUI: `app.core.annotate.annotate` in a worker thread, a progress
-dialog with ETA and cancel (what was written is kept), then a summary of the emotion share over time."""
+dialog with ETA and cancel (what was written is kept), then a summary of the emotion share over time
+with "Open report" (the main window builds it)."""
 
 from __future__ import annotations
 
@@ -25,9 +26,9 @@ from PySide6.QtWidgets import (
 from app.core.annotate import AnnotateOutputs, AnnotateReport, annotate
 from app.core.pipeline import Pipeline
 from app.core.settings import PipelineSettings
+from app.ui.events import one_line
 from app.ui.summary import ShareOverTime, share_over_time
 from app.ui.video_view import qcolor
-from app.ui.worker import one_line
 
 log = logging.getLogger(__name__)
 
@@ -211,7 +212,10 @@ class ShareChart(pg.PlotWidget):
 
 
 class SummaryDialog(QDialog):
-    """After an annotation: counts, where the files are, and the emotion share over time."""
+    """After an annotation: counts, where the files are, the emotion share over time, and "Open
+    report" (`reportRequested` with the CSV's path)."""
+
+    reportRequested = Signal(str)
 
     def __init__(self, report: AnnotateReport, labels: tuple[str, ...], parent: QWidget | None = None):
         super().__init__(parent)
@@ -253,6 +257,12 @@ class SummaryDialog(QDialog):
         files.setWordWrap(True)
         layout.addWidget(files)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        self.report_button: QPushButton | None = None
+        csv = report.outputs.csv
+        if csv is not None and csv.is_file():
+            self.report_button = buttons.addButton("Open report", QDialogButtonBox.ButtonRole.ActionRole)
+            self.report_button.setToolTip(f"Build the HTML report of {csv.name} and open it")
+            self.report_button.clicked.connect(lambda: self.reportRequested.emit(str(csv)))
         folder = next((p.parent for p in report.outputs.paths()), None)
         if folder is not None:
             open_folder = buttons.addButton("Open folder", QDialogButtonBox.ButtonRole.ActionRole)

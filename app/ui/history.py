@@ -20,7 +20,8 @@ class FaceTrace:
 
 
 class FaceHistory:
-    """The smoothed probabilities of every face over the last `window_s` seconds of source time."""
+    """The smoothed probabilities of every face over the last `window_s` seconds of source time:
+    calibrated while the face has a neutral baseline (`FaceResult.shown`), as the overlay shows."""
 
     def __init__(self, window_s: float = 30.0):
         self.window_s = float(window_s)
@@ -45,7 +46,7 @@ class FaceHistory:
             if trace is None:
                 trace = self.traces[face.face_id] = FaceTrace(face.face_id)
             trace.times.append(result.time_s)
-            trace.probs.append(np.asarray(face.smoothed, dtype=np.float32))
+            trace.probs.append(np.asarray(face.shown(smoothed=True), dtype=np.float32))
             trace.last_seen_s = result.time_s
             trace.last_box = face.box
         self._prune(result.time_s)
@@ -75,10 +76,11 @@ class FaceHistory:
         return np.fromiter(trace.times, float, len(trace.times)), np.stack(trace.probs)
 
     def current(self, face_id: int) -> tuple[np.ndarray | None, bool]:
-        """The newest smoothed probabilities of a face and whether it is in the latest frame."""
+        """The newest probabilities shown of a face (smoothed, calibrated when it has a baseline)
+        and whether it is in the latest frame."""
         face = self.in_view().get(face_id)
         if face is not None:
-            return np.asarray(face.smoothed), True
+            return np.asarray(face.shown(smoothed=True)), True
         trace = self.traces.get(face_id)
         if trace is None or not trace.probs:
             return None, False

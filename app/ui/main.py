@@ -18,6 +18,7 @@ from pathlib import Path
 from types import TracebackType
 
 from app.core import EmotionLensError
+from app.core.settings_args import settings_from_args
 
 log = logging.getLogger(__name__)
 
@@ -78,8 +79,6 @@ def _cli_overrides(args: argparse.Namespace, base: object) -> dict[str, object]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from app.cli import make_settings
-
     _validate(args)
     os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")  # our one-line messages say it better
     smoke = args.screenshot is not None or args.quit_after_frames is not None
@@ -89,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
                                    "--screenshot/--quit-after-frames, or set QT_QPA_PLATFORM)")
         os.environ["QT_QPA_PLATFORM"] = "offscreen"
     _check_x11_plugin()
-    base = make_settings(args)
+    base = settings_from_args(args)
     overrides = _cli_overrides(args, base)
 
     from PySide6.QtCore import QSettings, QTimer, qInstallMessageHandler

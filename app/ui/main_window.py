@@ -1,58 +1,53 @@
-"""The main window: source picker, video with overlay, charts, settings dock, status bar, menus."""
+"""The main window: its layout (video with overlay, charts, settings dock, status bar) and what
+it shows (each processed frame, the charts, the status, errors).
+
+Its actions, menus and toolbar are in `app/ui/window_actions.py`, the source picker (cameras,
+files, the source list) in `app/ui/window_sources.py`, calibrating faces in
+`app/ui/window_calibration.py`, reports in `app/ui/window_reports.py`.
+"""
 
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from dataclasses import replace
-from datetime import datetime
 from pathlib import Path
 
 from PySide6.QtCore import QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import (
-    QAction,
     QCloseEvent,
     QDragEnterEvent,
     QDropEvent,
-    QKeySequence,
 )
 from PySide6.QtWidgets import (
     QComboBox,
     QDockWidget,
-    QFileDialog,
     QLabel,
     QMainWindow,
     QMessageBox,
     QSplitter,
-    QToolBar,
     QVBoxLayout,
     QWidget,
 )
 
-from app.core import EmotionLensError
-from app.core.annotate import AnnotateReport, check_outputs, default_outputs
-from app.core.bundle import load_bundle
 from app.core.settings import PipelineSettings
-from app.core.sources import IMAGE_SUFFIXES, VIDEO_SUFFIXES, CaptureOpener, open_source
-from app.ui.about import PRIVACY, AboutDialog, about_html
-from app.ui.annotate_dialog import AnnotateDialog, SummaryDialog, outputs_for
-from app.ui.cameras import list_cameras
+from app.core.sources import CaptureOpener
+from app.ui.about import PRIVACY
+from app.ui.annotate_dialog import AnnotateDialog
+from app.ui.capture import SourceSpec
 from app.ui.charts import FacePicker, ProbabilityBars, Timeline
+from app.ui.controller import LiveController
 from app.ui.history import FaceHistory
-from app.ui.recorder import session_paths
-from app.ui.settings import UiSettings, parse_size, save_ui_settings, save_window_state
+from app.ui.inference import PipelineInfo, Processed
+from app.ui.settings import UiSettings, save_ui_settings, save_window_state
 from app.ui.settings_panel import SettingsPanel
 from app.ui.video_view import VideoView
-from app.ui.worker import LiveController, PipelineInfo, Processed, SourceInfo, SourceSpec, one_line
+from app.ui.window_actions import WindowActions
+from app.ui.window_calibration import WindowCalibration
+from app.ui.window_reports import WindowReports
+from app.ui.window_sources import WindowSources
 
 log = logging.getLogger(__name__)
-
-VIDEO_FILTER = ("Videos and images (" + " ".join(f"*{s}" for s in sorted(VIDEO_SUFFIXES | IMAGE_SUFFIXES))
-                + ");;All files (*)")
-NO_SOURCE_HINT = ("Pick a camera in the source list, open a video or image (Ctrl+O), "
-                  "or drop a video onto this window.")
-
 
 CHART_INTERVAL_S = 0.1  # charts refresh at 10 Hz at most
 
@@ -65,24 +60,15 @@ def faces_status(faces: int, small: int, min_face_px: int) -> str:
     return text
 
 
-def source_summary(info: SourceInfo) -> str:
-    """One line on an opened source: its name, then its size and frame rate (or frame count)
-    where known."""
-    parts = []
-    if info.size:
-        parts.append(f"{info.size[0]}×{info.size[1]}")
-    if info.fps:
-        parts.append(f"{info.fps:.1f} fps")
-    elif not info.is_camera and info.frame_count and info.frame_count > 1:
-        parts.append(f"{info.frame_count} frames")
-    return f"{info.name}: {', '.join(parts)}" if parts else info.name
+class MainWindow(WindowActions, WindowSources, WindowCalibration, WindowReports, QMainWindow):
+    """Observes `LiveController` results; paints and charts them. Everything slow runs elsewhere.
 
-
-class MainWindow(QMainWindow):
-    """Observes `LiveController` results; paints and charts them. Everything slow runs elsewhere."""
+    The layout is built here; the actions, menus and toolbar come from `WindowActions`, opening
+    sources from `WindowSources`."""
 
     camerasFound = Signal()  # from the probe thread; the list is in `_probed`
     frameShown = Signal(int)  # processed-frame number of the packet just painted
+    reportReady = Signal(str)  # a report just written (its path), before it is opened
     smokeDone = Signal()
 
     def __init__(self, ui: UiSettings, qsettings: QSettings | None = None,
@@ -121,6 +107,7 @@ class MainWindow(QMainWindow):
         self._build_widgets()
         self._build_actions()
         self._build_status_bar()
+        self._build_reports()
         self._connect()
         # charts at 10 Hz, drawn right after a frame is painted (so that they never hold up the
         # next one); this timer covers the times when no frames arrive. The video paints per frame.
@@ -175,87 +162,6 @@ class MainWindow(QMainWindow):
         self.source_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.source_combo.setToolTip("Source: a camera, a video or an image")
 
-    def _action(self, text: str, slot: object, shortcuts: tuple[str, ...] = (),
-                checkable: bool = False, tip: str = "") -> QAction:
-        action = QAction(text, self)
-        if shortcuts:
-            action.setShortcuts([QKeySequence(s) for s in shortcuts])
-            action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
-        action.setCheckable(checkable)
-        if tip:
-            action.setStatusTip(tip)
-            action.setToolTip(f"{tip} ({shortcuts[0]})" if shortcuts else tip)
-        if checkable:
-            action.toggled.connect(slot)  # type: ignore[arg-type]
-        else:  # not the `checked` argument: slots like save_snapshot(path=None) take options
-            action.triggered.connect(lambda _checked=False, run=slot: run())  # type: ignore[operator]
-        self.addAction(action)  # shortcuts work even when the toolbar is hidden
-        return action
-
-    def _build_actions(self) -> None:
-        a = self._action
-        self.open_action = a("&Open video or image…", self.choose_file, ("Ctrl+O",),
-                             tip="Open a video or image")
-        self.refresh_cameras_action = a("&Find cameras", self.find_cameras, ("F5",),
-                                        tip="Look for cameras again")
-        self.annotate_action = a("&Annotate a video…", self.choose_annotation, ("Ctrl+E",),
-                                 tip="Write an annotated MP4 and CSV for a video file")
-        self.add_model_action = a("Add &model folder…", self.choose_model_folder,
-                                  tip="Use a model bundle from another folder")
-        self.snapshot_action = a("&Snapshot", self.save_snapshot, ("Ctrl+S",),
-                                 tip="Save the current frame with its overlay as PNG")
-        self.record_action = a("&Record", self.set_recording, ("Ctrl+R",), checkable=True,
-                               tip="Record this session to CSV (and video, if set)")
-        self.quit_action = a("&Quit", self.close, ("Ctrl+Q",))
-        self.pause_action = a("&Pause", self.set_paused, ("Space", "P"), checkable=True,
-                              tip="Pause or resume")
-        self.mirror_action = a("&Mirror", self.set_mirror, ("M",), checkable=True,
-                               tip="Mirror the picture (display only)")
-        self.loop_action = a("&Loop videos", self.set_loop, ("L",), checkable=True,
-                             tip="Start a video again when it ends")
-        self.loop_action.setChecked(self.ui.loop_video)
-        self.next_face_action = a("&Next face", self.select_next_face, ("N",),
-                                  tip="Chart the next face")
-        self.auto_face_action = a("&Auto face", lambda: self.select_face(None), ("A",),
-                                  tip="Chart the largest face")
-        self.settings_action = self.settings_dock.toggleViewAction()
-        self.settings_action.setText("&Settings panel")
-        self.settings_action.setShortcut(QKeySequence("Ctrl+,"))
-        self.addAction(self.settings_action)
-        self.fullscreen_action = a("&Full screen", self.set_fullscreen, ("F11",), checkable=True)
-        self.shortcuts_action = a("&Keyboard shortcuts", self.show_shortcuts, ("F1",))
-        self.about_action = a("&About Emotion Lens", self.show_about)
-
-        bar = self.menuBar()
-        file_menu = bar.addMenu("&File")
-        self.camera_menu = file_menu.addMenu("&Camera")
-        for act in (self.open_action, self.refresh_cameras_action, None, self.annotate_action,
-                    self.add_model_action, None, self.snapshot_action, self.record_action, None,
-                    self.quit_action):
-            file_menu.addSeparator() if act is None else file_menu.addAction(act)
-        view = bar.addMenu("&View")
-        for act in (self.pause_action, self.mirror_action, self.loop_action, None,
-                    self.next_face_action, self.auto_face_action, None, self.settings_action,
-                    self.fullscreen_action):
-            view.addSeparator() if act is None else view.addAction(act)
-        help_menu = bar.addMenu("&Help")
-        help_menu.addAction(self.shortcuts_action)
-        help_menu.addAction(self.about_action)
-
-        tools = QToolBar("Main", self)
-        tools.setObjectName("main_toolbar")
-        tools.setMovable(False)
-        tools.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
-        tools.addWidget(QLabel(" Source "))
-        tools.addWidget(self.source_combo)
-        tools.addAction(self.open_action)
-        tools.addSeparator()
-        for act in (self.pause_action, self.mirror_action, None, self.snapshot_action,
-                    self.record_action, None, self.annotate_action, self.settings_action):
-            tools.addSeparator() if act is None else tools.addAction(act)
-        self.addToolBar(tools)
-        self._rebuild_sources()
-
     def _build_status_bar(self) -> None:
         sb = self.statusBar()
         self.rec_label = QLabel()
@@ -308,7 +214,11 @@ class MainWindow(QMainWindow):
         c.recordingError.connect(self._uncheck_record)
         c.recordingSaved.connect(self._on_recording_saved)
         c.limitReached.connect(self._on_limit)
+        c.calibrationDone.connect(self._on_calibration_done)
+        c.calibrationFailed.connect(self._on_calibration_failed)
         self.video.faceClicked.connect(self._on_face_signal)
+        self.video.calibrateRequested.connect(self.calibrate_face)
+        self.video.clearCalibrationRequested.connect(self.clear_calibration)
         self.faces.faceChosen.connect(self._on_face_signal)
         self.source_combo.activated.connect(self._on_source_chosen)
         self.panel.pipelineChanged.connect(self.apply_pipeline_settings)
@@ -317,151 +227,7 @@ class MainWindow(QMainWindow):
         self.panel.modelFolderInvalid.connect(self.show_error)
         self.camerasFound.connect(self._on_cameras_found)
 
-    # ---------------------------------------------------------------- sources
-    def open_camera(self, index: int) -> None:
-        try:
-            size = parse_size(self.ui.camera_size)
-        except EmotionLensError as exc:
-            self.show_error(str(exc))
-            size = None
-        self.ui.camera_index = index
-        self._start(SourceSpec(camera=index, size=size, opener=self.camera_opener),
-                    f"Opening camera {index}…")
-
-    def open_path(self, path: str | Path) -> None:
-        path = Path(path)
-        self.ui.last_dir = str(path.parent)
-        self._start(SourceSpec(path=path), f"Opening {path.name}…")
-
-    def open_source_text(self, text: str | None) -> None:
-        """What `--source` says: a camera index, or a path; None is the remembered camera."""
-        if text is None or text == "":
-            self.open_camera(self.ui.camera_index)
-        elif text.isdigit():
-            self.open_camera(int(text))
-        else:
-            self.open_path(text)
-
-    def _start(self, spec: SourceSpec, placeholder: str) -> None:
-        if self.record_action.isChecked():
-            self.record_action.setChecked(False)
-        self._current = spec
-        self.history.clear()
-        self.latest = None
-        self.selected_face = None
-        self.video.set_selected(None)
-        self.video.clear(placeholder)
-        self.mirror_action.blockSignals(True)
-        self.mirror_action.setChecked(self.ui.mirror_camera if spec.is_camera else self.ui.mirror_file)
-        self.mirror_action.blockSignals(False)
-        self.video.set_mirror(self.mirror_action.isChecked())
-        self.controller.open(spec)
-        self._rebuild_sources()
-        self._charts_dirty = True
-
-    def _on_source_opened(self, info: SourceInfo) -> None:
-        self.statusBar().showMessage(source_summary(info), 5000)
-        self.setWindowTitle(f"Emotion Lens: {info.name}")
-
-    def _on_source_failed(self, message: str) -> None:
-        self.video.clear(f"{message}\n\n{NO_SOURCE_HINT}")
-        self.show_error(message)
-        if self.smoke:
-            self._finish_smoke()
-
-    def _on_source_ended(self) -> None:
-        info = self.controller.source_info
-        if info is not None and (info.frame_count or 0) > 1:
-            self.statusBar().showMessage(f"end of {info.name} (L loops videos)", 8000)
-
-    def _on_source_drained(self) -> None:
-        if self.smoke:
-            self._on_result_ready()
-            self._finish_smoke()
-
-    def _on_camera_lost(self) -> None:
-        self.statusBar().showMessage("camera lost, reconnecting…")
-        self.video.set_placeholder("camera lost, reconnecting…")
-
-    def _on_camera_back(self) -> None:
-        self.statusBar().showMessage("camera reconnected", 5000)
-
-    def _rebuild_sources(self) -> None:
-        combo = self.source_combo
-        combo.blockSignals(True)
-        combo.clear()
-        cams = self.cameras if self.cameras is not None else []
-        if self._current is not None and self._current.is_camera and self._current.camera not in cams:
-            cams = sorted({*cams, self._current.camera})  # type: ignore[arg-type]
-        for index in cams:
-            combo.addItem(f"Camera {index}", ("camera", index))
-        if self.cameras is not None and not self.cameras:
-            combo.addItem("No camera found", ("none", None))
-            combo.model().item(combo.count() - 1).setEnabled(False)  # type: ignore[attr-defined]
-        if self._current is not None and self._current.path is not None:
-            combo.addItem(self._current.path.name, ("path", str(self._current.path)))
-        combo.addItem("Video or image file…", ("file", None))
-        combo.addItem("Find cameras again", ("refresh", None))
-        for i in range(combo.count()):
-            kind, value = combo.itemData(i)
-            cur = self._current
-            if cur is not None and ((kind == "camera" and cur.camera == value)
-                                    or (kind == "path" and cur.path is not None
-                                        and str(cur.path) == value)):
-                combo.setCurrentIndex(i)
-        combo.blockSignals(False)
-        self.camera_menu.clear()
-        for index in cams:
-            act = self.camera_menu.addAction(f"Camera {index}")
-            act.triggered.connect(lambda _=False, i=index: self.open_camera(i))
-        if not cams:
-            self.camera_menu.addAction("No camera found").setEnabled(False)
-        self.camera_menu.addSeparator()
-        self.camera_menu.addAction(self.refresh_cameras_action)
-
-    def _on_source_chosen(self, index: int) -> None:
-        kind, value = self.source_combo.itemData(index)
-        if kind == "camera":
-            self.open_camera(int(value))
-        elif kind == "path":
-            self.open_path(value)
-        elif kind == "file":
-            self._rebuild_sources()
-            self.choose_file()
-        elif kind == "refresh":
-            self._rebuild_sources()
-            self.find_cameras()
-
-    def find_cameras(self) -> None:
-        """Probe the cameras on a background thread; the list fills in when done."""
-        self.statusBar().showMessage("looking for cameras…", 3000)
-        cur = self._current
-        in_use = frozenset({cur.camera} if cur is not None and cur.camera is not None else set())
-
-        def probe() -> None:
-            try:
-                found = list_cameras(in_use=in_use)
-            except Exception:
-                log.exception("camera probe")
-                found = []
-            self._probed = found
-            self.camerasFound.emit()
-
-        threading.Thread(target=probe, name="camera-probe", daemon=True).start()
-
-    def _on_cameras_found(self) -> None:
-        cameras = self.cameras = list(self._probed)
-        self._rebuild_sources()
-        text = (f"cameras: {', '.join(map(str, cameras))}" if cameras
-                else "no camera found; open a video or image instead")
-        self.statusBar().showMessage(text, 5000)
-
-    def choose_file(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Open a video or image", self.ui.last_dir,
-                                              VIDEO_FILTER)
-        if path:
-            self.open_path(path)
-
+    # ---------------------------------------------------------------- drops
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
         if any(u.isLocalFile() for u in event.mimeData().urls()):
             event.acceptProposedAction()
@@ -488,7 +254,8 @@ class MainWindow(QMainWindow):
         self.history.add(packet.result)
         if self.selected_face is not None and self.selected_face not in self.history.traces:
             self.select_face(None)  # the chosen face left long ago: follow the largest again
-        self.video.set_frame(packet.frame.image, packet.result, self.labels, packet.frame.read_at)
+        self.video.set_frame(packet.frame.image, packet.result, self.labels, packet.frame.read_at,
+                             packet.calibration)
         self.frames_shown += 1
         self._charts_dirty = True
         if time.monotonic() - self._charts_at >= CHART_INTERVAL_S:
@@ -537,7 +304,7 @@ class MainWindow(QMainWindow):
             label = ""
             if probs is not None and self.labels:
                 i = int(probs.argmax())
-                label = f"  {self.labels[i]} {probs[i]:.0%}"
+                label = f"  {self.labels[i]} {probs[i]:.0%}{self._calibration_words(fid)}"
             rows.append((fid, f"Face #{fid}{label}{'' if fid in in_view else '  (not in view)'}",
                          seen))
         self.faces.set_faces(rows, self.selected_face)
@@ -549,13 +316,21 @@ class MainWindow(QMainWindow):
                                      f"No face in the last {self.history.window_s:.0f} s")
             return
         probs, seen = self.history.current(face)
-        suffix = " (auto)" if auto else ""
+        suffix = (" (auto)" if auto else "") + self._calibration_words(face)
         self.bars.set_values(probs, f"Face #{face}{suffix}" + ("" if seen else ": not in view"),
                              stale=not seen)
         times, series = self.history.series(face)
         now = self.history.latest.time_s if self.history.latest else 0.0
         self.timeline.set_series(times, series, now,
                                  f"Face #{face}{suffix}: last {self.history.window_s:.0f} s")
+
+    def _calibration_words(self, face_id: int) -> str:
+        state = self.calibration_of(face_id)
+        if state is None:
+            return ""
+        if state.state == "collecting":
+            return f" · calibrating {state.progress or 0.0:.0%}"
+        return " · calibrated"
 
     def refresh_status(self) -> None:
         p = self.latest
@@ -614,167 +389,6 @@ class MainWindow(QMainWindow):
         self.history.set_window(seconds)
         self.timeline.set_window(seconds)
         self._charts_dirty = True
-
-    def choose_model_folder(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Model bundle folder", self.ui.last_dir)
-        if folder:
-            self.panel.add_model_folder(folder)
-            self.settings_dock.show()
-
-    # ---------------------------------------------------------------- actions
-    def set_paused(self, paused: bool) -> None:
-        self.controller.set_paused(paused)
-        self.statusBar().showMessage("paused (Space resumes)" if paused else "resumed", 3000)
-
-    def set_mirror(self, on: bool) -> None:
-        if self._current is not None and self._current.is_camera:
-            self.ui.mirror_camera = on
-        else:
-            self.ui.mirror_file = on
-        self.video.set_mirror(on)
-
-    def set_loop(self, on: bool) -> None:
-        self.ui.loop_video = on
-        self.controller.set_loop(on)
-
-    def set_fullscreen(self, on: bool) -> None:
-        self.showFullScreen() if on else self.showNormal()
-
-    def save_snapshot(self, path: str | Path | None = None) -> Path | None:
-        image = self.video.render_image()
-        if image is None:
-            self.show_error("nothing to snapshot yet", box=False)
-            return None
-        if path is None:
-            folder = self.ui.output_path()
-            try:
-                folder.mkdir(parents=True, exist_ok=True)
-            except OSError as exc:
-                self.show_error(f"cannot create {folder}: {exc.strerror}")
-                return None
-            stamp = datetime.now().strftime("%Y%m%d_%H%M%S_%f")[:-3]
-            path = folder / f"snapshot_{stamp}.png"
-        path = Path(path)
-        if not image.save(str(path), "PNG"):
-            self.show_error(f"cannot write {path}")
-            return None
-        self.statusBar().showMessage(f"saved snapshot {path}", 6000)
-        return path
-
-    def set_recording(self, on: bool) -> None:
-        if on:
-            if self.controller.recorder is not None:
-                return
-            folder = self.ui.output_path()
-            try:
-                folder.mkdir(parents=True, exist_ok=True)
-                csv, video = session_paths(folder, self.ui.record_video)
-                self.controller.start_recording(csv, video)
-            except (EmotionLensError, OSError) as exc:
-                self._uncheck_record(f"cannot record: {one_line(exc)}")
-                return
-            self.statusBar().showMessage(f"recording to {csv}" + (f" and {video.name}" if video else ""),
-                                         6000)
-        else:
-            if self.controller.recorder is not None:
-                self.statusBar().showMessage("finishing the recording…")
-            self.controller.stop_recording(wait=False)  # the UI never waits for the encoder
-        self.refresh_status()
-
-    def _on_recording_saved(self, files: str) -> None:
-        self.statusBar().showMessage(f"saved {files}", 8000)
-
-    def _uncheck_record(self, message: str) -> None:
-        """The recording did not start or stopped by itself: show the button off, say why."""
-        self.record_action.blockSignals(True)
-        self.record_action.setChecked(False)
-        self.record_action.blockSignals(False)
-        self.show_error(message)
-
-    def choose_annotation(self) -> None:
-        src, _ = QFileDialog.getOpenFileName(self, "Annotate which video?", self.ui.last_dir,
-                                             VIDEO_FILTER)
-        if not src:
-            return
-        source = Path(src)
-        default = default_outputs(source, self.ui.output_path()).video  # the dialog picks files
-        assert default is not None
-        suffix = default.suffix
-        out, _ = QFileDialog.getSaveFileName(self, "Save the annotated video as", str(default),
-                                             f"{suffix[1:].upper()} (*{suffix})")
-        if out:
-            self.start_annotation(source, Path(out), confirm=True)
-
-    def start_annotation(self, source: Path, annotated: Path, confirm: bool = False,
-                         ) -> AnnotateDialog | None:
-        """Annotate `source` into `annotated` (+ the CSV beside it) with the current settings."""
-        outputs = outputs_for(source, annotated)
-        try:  # a bad input is one message now, before a model loads or a file is written
-            open_source(source).close()
-        except EmotionLensError as exc:
-            self.show_error(one_line(exc))
-            return None
-        try:
-            if annotated.parent and not annotated.parent.exists():
-                annotated.parent.mkdir(parents=True, exist_ok=True)
-            need = source.stat().st_size if source.is_file() else 0
-            check_outputs(source, outputs, overwrite=True, need_bytes=need)
-        except (EmotionLensError, OSError) as exc:
-            self.show_error(one_line(exc))
-            return None
-        if confirm and outputs.csv is not None and outputs.csv.exists():
-            answer = QMessageBox.question(self, "Replace?", f"{outputs.csv.name} exists. Replace it?")
-            if answer != QMessageBox.StandardButton.Yes:
-                return None
-        settings = self.ui.pipeline(self.base)
-        dialog = AnnotateDialog(source, outputs, settings, self.ui.model_path(), self)
-        dialog.done.connect(self._on_annotation_done)
-        dialog.error.connect(lambda msg: self.show_error(f"annotation failed: {msg}"))
-        self._dialogs.append(dialog)
-        dialog.start()
-        return dialog
-
-    def _on_annotation_done(self, report: AnnotateReport) -> None:
-        labels = tuple(report.summary.get("labels", self.labels))
-        summary = SummaryDialog(report, labels, self)
-        self._dialogs.append(summary)
-        summary.show()
-        self.statusBar().showMessage(
-            f"annotation {'cancelled' if report.cancelled else 'done'}: {report.frames} frames", 8000)
-
-    def show_about(self) -> AboutDialog:
-        info = self.controller.pipeline_info
-        try:
-            bundle = load_bundle(info.model_path if info else self.ui.model_path())
-        except EmotionLensError:
-            bundle = None
-        box = AboutDialog(about_html(bundle, info.backend if info else None,
-                                     info.detector if info else None), self)
-        box.show()
-        self._dialogs.append(box)
-        return box
-
-    def shortcut_rows(self) -> list[tuple[str, str]]:
-        rows = []
-        for act in (self.pause_action, self.mirror_action, self.snapshot_action, self.record_action,
-                    self.open_action, self.annotate_action, self.refresh_cameras_action,
-                    self.next_face_action, self.auto_face_action, self.loop_action,
-                    self.settings_action, self.fullscreen_action, self.shortcuts_action,
-                    self.quit_action):
-            keys = ", ".join(k.toString(QKeySequence.SequenceFormat.NativeText) for k in act.shortcuts())
-            rows.append((keys, act.text().replace("&", "")))
-        return rows
-
-    def show_shortcuts(self) -> QMessageBox:
-        cells = "".join(f"<tr><td><b>{k}</b>&nbsp;&nbsp;</td><td>{t}</td></tr>"
-                        for k, t in self.shortcut_rows())
-        box = QMessageBox(QMessageBox.Icon.NoIcon, "Keyboard shortcuts",
-                          f"<table>{cells}<tr><td><b>Click</b></td><td>a face in the video: chart "
-                          "it</td></tr></table>", QMessageBox.StandardButton.Close, self)
-        box.setModal(False)
-        box.show()
-        self._dialogs.append(box)
-        return box
 
     # ---------------------------------------------------------------- errors
     def show_error(self, message: str, box: bool = True) -> None:
@@ -840,5 +454,7 @@ class MainWindow(QMainWindow):
                 dialog.job.wait(5.0)
         self._chart_timer.stop()
         self._status_timer.stop()
+        if self.reports.busy:  # let a report being written finish (a minute at most)
+            self.reports.wait(60_000)
         self.controller.shutdown()
         super().closeEvent(event)

@@ -1,4 +1,7 @@
-"""Recording a live session: the CSV `emotion-lens annotate` writes, optionally the annotated video.
+"""Recording a live session: the CSV `emotion-lens annotate` writes, optionally the annotated video,
+and beside the CSV the same record of the run as annotate's (`<csv>.run.json`, app/core/runs.py:
+source, model and its card's accuracy, settings, start time, frame size, fps; at the end the
+frames recorded and the neutral baselines, if any), which `emotion-lens report` reads.
 
 Written from the inference thread (every processed frame, none skipped by the UI); started and
 stopped from the UI thread. Plain Python, no Qt.
@@ -10,11 +13,17 @@ import threading
 import time
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from app.core.render import draw_overlay
 from app.core.results import CsvWriter, FrameResult
-from app.core.sources import Frame
+from app.core.runs import live_identity, now_iso, run_details, write_record
+from app.core.sources import IMAGE_SUFFIXES, Frame
 from app.core.video_writer import VideoWriter
+
+if TYPE_CHECKING:
+    from app.core.baseline import FaceCalibrator
+    from app.core.pipeline import Pipeline
 
 
 def session_paths(folder: Path, with_video: bool, now: datetime | None = None) -> tuple[Path, Path | None]:
@@ -29,9 +38,24 @@ def session_paths(folder: Path, with_video: bool, now: datetime | None = None) -
     return folder / f"{base}_emotions.csv", (folder / f"{base}_annotated.mp4" if with_video else None)
 
 
+def _source_kind(source: str) -> str:
+    path = Path(source)
+    if path.is_dir():
+        return "folder"
+    if path.is_file():
+        return "image" if path.suffix.lower() in IMAGE_SUFFIXES else "video"
+    return "camera"
+
+
 class Recorder:
+    """`source` (a camera's name or a file's path), `pipeline` (the model, backend, detector and
+    settings in use) and `calibrator` (the neutral baselines; the CSV then has `cal_<label>`
+    columns, empty for faces without one) go into the record beside the CSV; without them it
+    says they are unknown."""
+
     def __init__(self, csv_path: Path, labels: tuple[str, ...], video_path: Path | None = None,
-                 fps: float | None = None):
+                 fps: float | None = None, *, source: str | None = None,
+                 pipeline: Pipeline | None = None, calibrator: FaceCalibrator | None = None):
         self.csv_path = Path(csv_path)
         self.video_path = Path(video_path) if video_path else None
         self.labels = labels
@@ -41,9 +65,26 @@ class Recorder:
         self._t0: float | None = None
         self.started = time.monotonic()
         self._lock = threading.Lock()
-        self._csv: CsvWriter | None = CsvWriter(self.csv_path, labels)
+        self._csv: CsvWriter | None = CsvWriter(self.csv_path, labels,
+                                                calibrated=calibrator is not None)
         self._video: VideoWriter | None = None
         self._closed = False
+        self.calibrator = calibrator
+        classifier = pipeline.classifier if pipeline is not None else None
+        settings = pipeline.settings if pipeline is not None else None
+        self._identity = live_identity(source or "unknown", settings, classifier)
+        self._run: dict[str, Any] = run_details(
+            "record", source or "unknown", _source_kind(source) if source else "unknown",
+            classifier=classifier, settings=settings,
+            detector=pipeline.detector.name if pipeline is not None else None, labels=labels,
+            fps=fps)
+        self._write_record()
+
+    def _write_record(self) -> None:
+        outputs = [self.csv_path, *([self.video_path] if self.video_path is not None else [])]
+        if self.calibrator is not None:
+            self._run["baseline"] = self.calibrator.to_dict()
+        write_record(self.csv_path, self._identity, outputs, run=self._run)
 
     @property
     def elapsed_s(self) -> float:
@@ -60,11 +101,21 @@ class Recorder:
                     h, w = frame.image.shape[:2]
                     self._video = VideoWriter(self.video_path, self.fps, (w, h))
                     self._t0 = frame.time_s
+                    # the video is constant-rate from this frame: its time t is source time t0 + t
+                    self._run["video_start_s"] = round(frame.time_s, 3)
+                    self._run["video_fps"] = self.fps
                 annotated = draw_overlay(frame.image.copy(), result, self.labels)
                 for _ in range(self._repeats(frame.time_s)):
                     self._video.write(annotated)
                     self.video_frames += 1
             self.frames += 1
+            self._run["last_frame"] = result.index
+            if self.frames == 1:  # the record learns the frame size and where the session starts
+                h, w = frame.image.shape[:2]
+                self._run["source"]["frame_size"] = [w, h]
+                self._run["first_frame"] = result.index
+                self._run["first_frame_time_s"] = round(frame.time_s, 3)
+                self._write_record()
 
     def _repeats(self, time_s: float) -> int:
         """How often to write this frame so the video keeps real time when frames were dropped
@@ -83,6 +134,9 @@ class Recorder:
             try:
                 if self._csv is not None:
                     self._csv.close()
+                self._run.update(finished=now_iso(), frames=self.frames,
+                                 video_frames=self.video_frames)
+                self._write_record()
             finally:
                 self._csv = None
                 if self._video is not None:

@@ -1,4 +1,6 @@
-"""The video panel: paints the newest frame and the per-face overlay; a click selects a face."""
+"""The video panel: paints the newest frame and the per-face overlay (calibrated values for a face
+with a neutral baseline, marked "cal"; "calibrating N %" while one is measured); a click selects
+a face, a right click on one offers to calibrate it."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ import numpy as np
 from PySide6.QtCore import QPointF, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import (
     QColor,
+    QContextMenuEvent,
     QFont,
     QFontMetricsF,
     QImage,
@@ -18,10 +21,14 @@ from PySide6.QtGui import (
     QPaintEvent,
     QPen,
 )
-from PySide6.QtWidgets import QSizePolicy, QWidget
+from PySide6.QtWidgets import QMenu, QSizePolicy, QWidget
 
+from app.core.baseline import LIVE_SECONDS
 from app.core.render import color_for
 from app.core.results import FaceResult, FrameResult
+from app.ui.calibration import FaceState
+
+CALIBRATE_TEXT = f"Calibrate: this face is neutral now ({LIVE_SECONDS:g} s)"
 
 
 def check_bgr(image: np.ndarray) -> None:
@@ -48,6 +55,8 @@ class VideoView(QWidget):
     and the boxes for display only; the text stays readable."""
 
     faceClicked = Signal(int)  # face ID, or -1 for a click beside every face (never None: see charts)
+    calibrateRequested = Signal(int)  # face ID (its context menu)
+    clearCalibrationRequested = Signal(int)  # face ID, or -1 for every face
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -61,7 +70,9 @@ class VideoView(QWidget):
         self._scaled_array: np.ndarray | None = None
         self._scaled_key: tuple[int, int, bool] | None = None
         self.result: FrameResult | None = None
+        self.calibration: dict[int, FaceState] = {}  # faces with a baseline or being measured
         self.labels: tuple[str, ...] = ()
+        self.context_menu: QMenu | None = None
         self.mirror = False
         self.selected_id: int | None = None
         self.placeholder = "No source"
@@ -75,14 +86,17 @@ class VideoView(QWidget):
 
     # -- state --
     def set_frame(self, image: np.ndarray, result: FrameResult | None, labels: tuple[str, ...],
-                  read_at: float = 0.0) -> None:
+                  read_at: float = 0.0, calibration: dict[int, FaceState] | None = None) -> None:
         """`read_at`: time.perf_counter() when the frame was read; its first paint then adds
-        read → painted to `latencies_ms`."""
+        read → painted to `latencies_ms`. `calibration`: the faces with a baseline or being
+        measured."""
         check_bgr(image)
         self._read_at = read_at
-        self._scaled = None
+        if image is not self._array:  # a still picture refreshed keeps its scaled copy
+            self._scaled = None
         self._array = image
         self.result = result
+        self.calibration = calibration or {}
         if labels:
             self.labels = labels
         self.update()
@@ -90,6 +104,7 @@ class VideoView(QWidget):
     def clear(self, placeholder: str) -> None:
         self._array = self._scaled = None
         self.result = None
+        self.calibration = {}
         self.placeholder = placeholder
         self.update()
 
@@ -207,9 +222,23 @@ class VideoView(QWidget):
         for face in self.result.faces:
             self._paint_face(painter, face, self._box_rect(face, target), metrics, target)
 
+    def face_text(self, face: FaceResult) -> tuple[str, np.ndarray]:
+        """The tag over a face and the probabilities it shows: the calibrated ones when the face
+        has a baseline ("cal"), the smoothed ones otherwise; "calibrating N %" while measured."""
+        probs = face.shown(smoothed=True)
+        i = int(np.argmax(probs))
+        text = f"#{face.face_id} {self.labels[i]} {float(probs[i]):.0%}"
+        state = self.calibration.get(face.face_id)
+        if state is not None and state.state == "collecting":
+            text += f" · calibrating {state.progress or 0.0:.0%}"
+        elif face.calibrated_smoothed is not None:
+            text += " · cal"
+        return text, probs
+
     def _paint_face(self, painter: QPainter, face: FaceResult, box: QRectF,
                     metrics: QFontMetricsF, target: QRectF) -> None:
-        label = face.label(self.labels, smoothed=True)
+        text, probs = self.face_text(face)
+        label = self.labels[int(np.argmax(probs))]
         color = qcolor(label)
         selected = face.face_id == self.selected_id
         pen = QPen(color, 4.0 if selected else 2.0)
@@ -218,7 +247,6 @@ class VideoView(QWidget):
             painter.drawRect(box)
         painter.setPen(pen)
         painter.drawRect(box)
-        text = f"#{face.face_id} {label} {face.confidence(smoothed=True):.0%}"
         tw, th = metrics.horizontalAdvance(text) + 8, metrics.height() + 2
         ty = box.top() - th if box.top() - th >= target.top() else min(box.bottom(), target.bottom() - th)
         tx = min(max(box.left(), target.left()), target.right() - tw)
@@ -226,6 +254,12 @@ class VideoView(QWidget):
         painter.fillRect(tag, color)
         painter.setPen(QColor(0, 0, 0))
         painter.drawText(tag, Qt.AlignmentFlag.AlignCenter, text)
+        state = self.calibration.get(face.face_id)
+        if state is not None and state.state == "collecting":  # a progress bar along the box
+            bar = QRectF(box.left(), box.bottom() - 6, box.width(), 6)
+            painter.fillRect(bar, QColor(0, 0, 0, 160))
+            painter.fillRect(QRectF(bar.left(), bar.top(), bar.width() * (state.progress or 0.0),
+                                    bar.height()), QColor(255, 255, 255))
 
     def render_image(self) -> QImage | None:
         """The frame at full resolution with the overlay as shown (mirroring included)."""
@@ -246,3 +280,33 @@ class VideoView(QWidget):
             face = self.face_at(event.position())
             self.faceClicked.emit(-1 if face is None else face)
         super().mousePressEvent(event)
+
+    def face_menu(self, face_id: int | None) -> QMenu:
+        """The context menu of a face (None: of the picture beside every face)."""
+        menu = QMenu(self)
+        calibrated = bool(self.calibration) or any(
+            f.calibrated is not None for f in (self.result.faces if self.result else []))
+        if face_id is not None:
+            state = self.calibration.get(face_id)
+            menu.addAction(f"Chart face #{face_id}", lambda: self.faceClicked.emit(face_id))
+            menu.addSeparator()
+            calibrate = menu.addAction(CALIBRATE_TEXT, lambda: self.calibrateRequested.emit(face_id))
+            calibrate.setStatusTip("Take this face's next seconds as its neutral baseline: its "
+                                   "expressions then read as changes from it")
+            clear = menu.addAction("Clear calibration",
+                                   lambda: self.clearCalibrationRequested.emit(face_id))
+            clear.setEnabled(state is not None)
+        clear_all = menu.addAction("Clear all calibrations",
+                                   lambda: self.clearCalibrationRequested.emit(-1))
+        clear_all.setEnabled(calibrated)
+        return menu
+
+    def contextMenuEvent(self, event: QContextMenuEvent) -> None:
+        if self.result is None or self._array is None:
+            return
+        if self.context_menu is not None:
+            self.context_menu.deleteLater()
+        # popup, not exec: no nested event loop (frames keep coming while it is open)
+        self.context_menu = self.face_menu(self.face_at(QPointF(event.pos())))
+        self.context_menu.popup(event.globalPos())
+        event.accept()

@@ -2,7 +2,7 @@
 of the process and its children must go to a local Unix socket or a loopback address.
 
 MediaPipe Tasks posts usage statistics to Google from its native library (a look-up of
-play.googleapis.com at start-up); `app.core.detect.block_mediapipe_usage_logging` routes them
+play.googleapis.com at start-up); `app.core.mediapipe_detector.block_mediapipe_usage_logging` routes them
 to a closed loopback port. The default detector (LiteRT) never loads MediaPipe's library.
 
 strace must be installed (`apt-get install -y strace`; .ci/run installs it where it can) and

@@ -67,3 +67,45 @@ def test_annotate_refuses_a_bad_config_in_one_line(media: Path, tmp_path: Path, 
     assert out.stderr.startswith(f"error: {config}: [pipeline] {message}"), out.stderr
     assert len(out.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "x.csv").exists()
+
+
+# one source of truth: an option and a [pipeline] value outside the same range are refused alike
+SAME = [
+    (("--smoothing", "100"), "smoothing_half_life_s = 100.0",
+     "smoothing_half_life_s must be 0..60 (got 100.0)"),
+    (("--smoothing", "-1"), "smoothing_half_life_s = -1.0",
+     "smoothing_half_life_s must be 0..60 (got -1.0)"),
+    (("--min-face-score", "1.5"), "min_face_score = 1.5", "min_face_score must be 0..1 (got 1.5)"),
+    (("--min-face-score", "nan"), "min_face_score = nan", "min_face_score must be 0..1 (got nan)"),
+]
+
+
+@pytest.mark.parametrize("option,line,message", SAME)
+@pytest.mark.parametrize("command", ["annotate", "bench"])
+def test_the_command_line_and_a_config_refuse_the_same_value(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+        option: tuple[str, str], line: str, message: str, command: str) -> None:
+    from app.cli import main
+
+    monkeypatch.setenv("EMOTION_LENS_LOG_DIR", str(tmp_path / "logs"))
+    config = write(tmp_path, line)
+    with pytest.raises(EmotionLensError) as info:
+        load_settings(config)
+    assert str(info.value) == f"{config}: [pipeline] {message}"
+
+    # refused before the input is even looked at (it does not exist), in one line
+    assert main([command, str(tmp_path / "none.mp4"), *option]) == 2
+    err = capsys.readouterr().err
+    assert err == f"error: {option[0]}: {message}\n"
+
+
+def test_the_options_set_what_they_name(tmp_path: Path) -> None:
+    from app.cli import build_parser
+    from app.core.settings_args import settings_from_args
+
+    config = write(tmp_path, "smoothing_half_life_s = 2.0\nmin_face_score = 0.3")
+    args = build_parser().parse_args(["annotate", "x.mp4", "--config", str(config),
+                                      "--smoothing", "60", "--detector", "opencv"])
+    settings = settings_from_args(args)
+    assert (settings.smoothing_half_life_s, settings.min_face_score, settings.detector) == \
+        (60.0, 0.3, "opencv")

@@ -86,7 +86,7 @@ def test_ippm_levels(keras_mod):
 def test_ippm_levels_from_the_config(keras_mod):
     """`ippm_scales`/`ippm_kernels` config fields reach the resnet50_ippm builder."""
     from training import config as config_mod
-    from training.run import build_model
+    from training.models import build_model
 
     cfg = config_mod.apply(config_mod.TrainConfig(), {"model": "resnet50_ippm", "input_size": 32,
                                                       "ippm_scales": [1, 2],

@@ -17,7 +17,7 @@ SCRIPT = textwrap.dedent("""
     tf.config.set_logical_device_configuration(
         cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
     from training import runtime
-    from training.run import build_model, compile_model
+    from training.models import build_model, compile_model
     from training.config import TrainConfig
     strategy = runtime.strategy_for("mirrored", devices=["/cpu:0", "/cpu:1"])
     assert strategy.num_replicas_in_sync == 2, strategy.num_replicas_in_sync

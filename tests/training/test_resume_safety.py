@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.training.conftest import ROOT_DIR
+from training import resume as resume_mod
 from training import run as run_mod
 
 QUICK = ["--model", "simple_cnn", "--epochs", "1", "--batch-size", "16", "--no-tensorboard",
@@ -99,7 +100,7 @@ def test_a_file_that_does_not_match_the_manifest_is_one_line(one_epoch: Path, tm
     assert line.startswith(f"error: run {run}: checkpoint.json names the checkpoint of epoch 1, "
                            f"and its best.weights.h5 does not match it (damaged")
     (run / "best.weights.h5").unlink()  # absent (git does not track it) is not damaged
-    assert run_mod.RunState(run).load()
+    assert resume_mod.RunState(run).load()
     (run / "last.keras").unlink()
     line = one_error_line(train_cli("--out", str(run), "--resume", "--epochs", "2"))
     assert line == (f"error: run {run}: checkpoint.json names the checkpoint of epoch 1, and its "
@@ -124,7 +125,7 @@ def test_a_crash_before_the_commit_leaves_the_previous_checkpoint(one_epoch: Pat
     run = tmp_path / "run"
     shutil.copytree(one_epoch, run)
     _stage_next_checkpoint(run)  # ... and the process dies: no manifest written
-    state = run_mod.RunState(run)
+    state = resume_mod.RunState(run)
     assert state.load() and state.epoch == 1
     assert not list(run.glob("*.tmp.*"))  # the staged files belonged to no checkpoint
 
@@ -140,7 +141,7 @@ def test_a_crash_after_the_commit_is_rolled_forward(one_epoch: Path, tmp_path: P
         manifest["files"][name] = digest(run / staged_name(name))
     manifest["epoch"] = 2
     write_atomic(run / MANIFEST, json.dumps(manifest))  # committed; the renames never happened
-    state = run_mod.RunState(run)
+    state = resume_mod.RunState(run)
     assert state.load() and state.epoch == 2
     for name, data in staged.items():
         assert (run / name).read_bytes() == data and not (run / staged_name(name)).exists()

@@ -13,6 +13,9 @@ import pytest
 from app.core import EmotionLensError
 from tests.training.conftest import make_folder_dataset
 from training import config as config_mod
+from training import fit as fit_mod
+from training import inputs as inputs_mod
+from training import resume as resume_mod
 from training import run as run_mod
 from training import search as search_mod
 
@@ -38,13 +41,13 @@ def test_grid_search_resumes_and_writes_results(tiny16: Path, tmp_path: Path, ke
     space.write_text(SPACE)
     out = tmp_path / "search_run"
     fits: list[tuple[float, int]] = []
-    real_make_datasets = run_mod.make_datasets
+    real_make_datasets = inputs_mod.make_datasets
 
     def counting(cfg, data):  # called once per trial, by the hypermodel's fit
         fits.append((cfg.lr, cfg.batch_size))
         return real_make_datasets(cfg, data)
 
-    monkeypatch.setattr(run_mod, "make_datasets", counting)
+    monkeypatch.setattr(inputs_mod, "make_datasets", counting)
     # "interrupted" after 2 of the 4 grid points
     assert run_mod.main(_args(tiny16, out, space, 2)) == 0
     first = set(fits)
@@ -132,13 +135,13 @@ def test_best_config_reproduces_the_trial(tiny16: Path, tmp_path: Path, op_deter
     """Retraining with best_config.toml sees the same data, seed, epochs, augmentation and
     callbacks as the trial: the same per-epoch history and the same best val accuracy."""
     histories: list[dict[str, list[float]]] = []
-    real_fit = run_mod.fit_model
+    real_fit = fit_mod.fit_model
 
     def recording(cfg, model, train_tf, val_tf, callbacks, state, strategy=None):
         real_fit(cfg, model, train_tf, val_tf, callbacks, state, strategy)
         histories.append({k: v for k, v in state.history.items() if k != "seconds"})
 
-    monkeypatch.setattr(run_mod, "fit_model", recording)
+    monkeypatch.setattr(fit_mod, "fit_model", recording)
     space = tmp_path / "space.toml"
     space.write_text("[space]\nlr = [0.003, 0.001]\n")
     base = tmp_path / "base.toml"
@@ -155,7 +158,7 @@ def test_best_config_reproduces_the_trial(tiny16: Path, tmp_path: Path, op_deter
     trial = min(histories, key=lambda h: abs(h["lr"][0] - best.lr))  # the winner's history
 
     assert run_mod.main(["--config", str(out / "best_config.toml"), "--no-export"]) == 0
-    state = json.loads((Path(best.out) / run_mod.STATE_FILE).read_text())
+    state = json.loads((Path(best.out) / resume_mod.STATE_FILE).read_text())
     assert state["best_val_accuracy"] == pytest.approx(float(rows[0]["val_accuracy"]), abs=1e-6)
     assert histories[-1] == trial  # bit for bit
 

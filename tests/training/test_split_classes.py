@@ -12,7 +12,7 @@ import pytest
 
 from tests.training.conftest import ROOT_DIR, make_folder_dataset
 from training import config as config_mod
-from training import run as run_mod
+from training import inputs as inputs_mod
 
 
 def two_splits(root: Path, train: tuple[str, ...], val: tuple[str, ...]) -> Path:
@@ -54,7 +54,7 @@ def test_lopsided_splits_warn_in_one_line(tmp_path: Path, capsys: pytest.Capture
     data = two_splits(tmp_path / "data", train, val)
     cfg = config_mod.apply(config_mod.TrainConfig(), {"model": "simple_cnn", "data": str(data)},
                            "test")
-    loaded = run_mod.load_data(cfg)  # what training.run trains on
+    loaded = inputs_mod.load_data(cfg)  # what training.run trains on
     err = [ln for ln in capsys.readouterr().err.splitlines() if ln.startswith("warning:")]
     assert len(err) == 1 and err[0].startswith(warning), err
     assert err[0] in loaded.splits.notes
@@ -64,5 +64,5 @@ def test_matching_splits_do_not_warn(tmp_path: Path, capsys: pytest.CaptureFixtu
     data = two_splits(tmp_path / "data", ("angry", "happy"), ("angry", "happy"))
     cfg = config_mod.apply(config_mod.TrainConfig(), {"model": "simple_cnn", "data": str(data)},
                            "test")
-    run_mod.load_data(cfg)
+    inputs_mod.load_data(cfg)
     assert "warning:" not in capsys.readouterr().err

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from app.core.settings import PipelineSettings
+from app.ui.controller import LiveController
 from app.ui.settings import UiSettings
-from app.ui.worker import LiveController
 from tests.ui.conftest import VideoCamera
 
 WAIT_MS = 30_000

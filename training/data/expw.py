@@ -80,7 +80,7 @@ def load_expw(root: str | Path, *, labels: tuple[str, ...] = EXPRESSIONS, size: 
     detector = crop_spec = None
     if align:
         from app.core.detect import create_detector
-        from training.export import crop_spec_for
+        from training.data.crops import crop_spec_for
 
         detector = create_detector(align)
         crops = {name: CropSpec.from_dict(d) for name, d in crop_spec_for("fer2013").items()}

@@ -2,20 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 from app.core import EXPRESSIONS, EmotionLensError
 from training.data.base import Dataset
-
-
-@dataclass
-class Splits:
-    train: Dataset
-    val: Dataset
-    test: Dataset | None
-    source: str
-    notes: list[str]
+from training.data.splits import Splits, make_splits
 
 
 def detect_format(path: Path) -> str:
@@ -46,8 +37,6 @@ def load_splits(data: str | Path, *, fmt: str = "auto", size: int = 48, channels
                 exclude: list[str] | None = None, contempt: str = "drop", split: str = "dataset",
                 seed: int = 1234, min_confidence: float = 0.0) -> Splits:
     """Load a dataset in any supported format and split it."""
-    from training.data import splits as splitting
-
     path = Path(data)
     if not str(data):
         raise EmotionLensError("no dataset given (use --data PATH)")
@@ -90,4 +79,4 @@ def load_splits(data: str | Path, *, fmt: str = "auto", size: int = 48, channels
         raise EmotionLensError(f"unknown dataset format {fmt!r}")
     for p in parts.values():
         notes.extend(p.report.lines())
-    return splitting.make_splits(parts, split=split, seed=seed, source=f"{fmt}:{path}", notes=notes)
+    return make_splits(parts, split=split, seed=seed, source=f"{fmt}:{path}", notes=notes)

@@ -3,11 +3,25 @@
 from __future__ import annotations
 
 import sys
+from dataclasses import dataclass
 
 import numpy as np
 
 from app.core import EmotionLensError
 from training.data.base import Dataset
+
+
+@dataclass
+class Splits:
+    """A dataset's train, val and (optional) test parts, where they came from, and notes for the
+    run's log."""
+
+    train: Dataset
+    val: Dataset
+    test: Dataset | None
+    source: str
+    notes: list[str]
+
 
 RATIOS = {"70/15/15": (0.70, 0.15, 0.15), "70/10/20": (0.70, 0.10, 0.20)}
 
@@ -83,9 +97,7 @@ def warn_about_classes(train: Dataset, val: Dataset, notes: list[str]) -> None:
 
 
 def make_splits(parts: dict[str, Dataset], *, split: str, seed: int, source: str,
-                notes: list[str]):  # -> Splits
-    from training.data.loading import Splits
-
+                notes: list[str]) -> Splits:
     if split == "dataset":
         if "train" in parts:
             train = parts["train"]

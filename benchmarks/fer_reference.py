@@ -2,11 +2,12 @@
 
 Runs in a separate, throwaway environment that has `fer` installed (it needs TensorFlow and
 versions this project does not pin; see `benchmarks/setup_fer_venv.sh`), never in the project's
-own: it imports nothing from the project. `emotion-lens bench --compare-fer PYTHON` and
-`benchmarks/` run it. Decoding is timed as part of each frame, as in `emotion-lens bench`.
-Prints one JSON object.
+own: it imports nothing from the project, and it is run as a script, never imported (it is not
+part of the app or its bundle). `emotion-lens bench --compare-fer PYTHON` (from a source checkout)
+and `python -m benchmarks.compare_fer` run it. Decoding is timed as part of each frame, as in
+`emotion-lens bench`. Prints one JSON object.
 
-    /tmp/fervenv/bin/python app/fer_reference.py VIDEO --frames 345
+    /tmp/fervenv/bin/python benchmarks/fer_reference.py VIDEO --frames 345
 """
 
 from __future__ import annotations

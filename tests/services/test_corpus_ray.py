@@ -1,0 +1,73 @@
+"""`emotion-lens batch --ray` on a real local Ray instance (no mock): the same outputs as on this
+machine's pool, the progress fed from the workers, a stop that resumes, and a second run that does
+nothing. Ray starts once for the module (slow here: about 20 s)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from app.services.corpus import run_batch
+from tests.services.test_corpus import ITEMS, build_corpus, cli, manifest, rows
+
+ray = pytest.importorskip("ray", reason="Ray is not installed (the emotion-lens[cluster] extra)")
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[None]:
+    # "local": a new instance, whatever cluster this machine last recorded (even one now gone)
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        yield
+    finally:
+        ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def corpus(media: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_corpus(tmp_path_factory.mktemp("corpus"), media)
+
+
+@pytest.fixture(scope="module")
+def reference(corpus: Path, default_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The corpus annotated in this process, one classifier thread as the Ray tasks have."""
+    out = tmp_path_factory.mktemp("local") / "out"
+    run_batch([corpus], out, model=default_model, workers=0, threads=1, bar=False)
+    return out
+
+
+def test_ray_stops_resumes_and_writes_the_outputs_of_a_local_run(
+        cluster: None, corpus: Path, default_model: Path, reference: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    stop = threading.Event()
+    stopped = run_batch([corpus], out, model=default_model, ray=True, bar=False, stop=stop,
+                        on_frames=lambda n: stop.set())  # stopped as soon as frames come in
+    assert stopped.interrupted and stopped.done < 4
+
+    reported: list[int] = []
+    result = run_batch([corpus], out, model=default_model, ray=True, on_frames=reported.append,
+                       bar=False)
+    assert (result.done + result.skipped, result.failed) == (4, 1)
+    for csv_name in filter(None, ITEMS.values()):
+        got, want = rows(out / csv_name), rows(reference / csv_name)
+        assert len(got) == len(want) > 0, csv_name  # no row written twice, none missing
+        for a, b in zip(got, want, strict=True):
+            assert {k: v for k, v in a.items() if not k.startswith("smooth_")} == \
+                {k: v for k, v in b.items() if not k.startswith("smooth_")}, csv_name
+            for k in a:  # smoothing resumed from the CSV's 5 decimals may move the last digit
+                if k.startswith("smooth_"):
+                    assert abs(float(a[k]) - float(b[k])) < 1e-3
+    table = manifest(out)
+    assert table["broken.mp4"]["status"] == "failed"
+    assert "cannot decode video" in table["broken.mp4"]["message"]
+    # the bar's frames came from the workers through the progress actor: every frame, once
+    assert sum(reported) == result.frames == sum(
+        int(table[Path(key).name]["frames"]) for key, row in result.rows.items() if row["status"] == "done")
+
+    code, stdout, stderr = cli("batch", str(corpus), "--out", str(out), "--ray",
+                               "--model", str(default_model))
+    assert code == 1, stdout + stderr
+    assert "nothing to do: 4 of 5 items were done by an earlier run" in stdout

@@ -1,0 +1,91 @@
+"""What a run trains and validates on, as its config asks: the dataset's splits (`load_cfg_splits`),
+capped (`load_capped_splits`), oversampled or SMOTEd with class weights (`load_data`), and the
+batches (`make_datasets`). A search trial sees exactly the same as a run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from app.core import EmotionLensError
+from training import config as config_mod
+from training.config import TrainConfig
+from training.models import resolve_input
+from training.runtime import seed_everything
+
+
+@dataclass
+class TrainData:
+    """What a run trains and validates on (the search's trials see exactly the same)."""
+    splits: Any
+    val: Any                  # the (capped) val Dataset
+    x: np.ndarray             # training images after the cap and oversampling/SMOTE
+    y: np.ndarray
+    labels: tuple[str, ...]
+    class_weights: np.ndarray
+
+
+def load_cfg_splits(cfg: TrainConfig) -> Any:
+    """The dataset's splits as `cfg` asks for them (format, input, classes, split, seed)."""
+    from training.data.loading import load_splits
+
+    size, channels = resolve_input(cfg)
+    return load_splits(cfg.data, fmt=cfg.dataset_format, size=size, channels=channels,
+                       exclude=cfg.exclude, contempt=cfg.contempt, split=cfg.split,
+                       seed=cfg.seed, min_confidence=cfg.min_confidence)
+
+
+def load_capped_splits(cfg: TrainConfig) -> tuple[Any, Any, Any]:
+    """(splits, train, val): train capped at `max_samples`, val at `val_cap` (stratified)."""
+    from training.data.splits import stratified_cap
+
+    splits = load_cfg_splits(cfg)
+    train_ds, val_ds = splits.train, splits.val
+    if cfg.max_samples:
+        train_ds = train_ds.subset(stratified_cap(train_ds.y, cfg.max_samples, cfg.seed))
+    if config_mod.val_cap(cfg):
+        val_ds = val_ds.subset(stratified_cap(val_ds.y, config_mod.val_cap(cfg), cfg.seed))
+    return splits, train_ds, val_ds
+
+
+def load_data(cfg: TrainConfig) -> TrainData:
+    """Load the splits, apply `max_samples`/`max_val_samples` and oversampling/SMOTE."""
+    if not cfg.data:
+        raise EmotionLensError("no dataset given (use --data PATH or data = ... in --config)")
+    if not Path(cfg.data).exists():
+        raise EmotionLensError(f"dataset not found: {cfg.data}")
+    from training.data import balance
+    from training.data.splits import warn_about_classes
+
+    splits, train_ds, val_ds = load_capped_splits(cfg)
+    warn_about_classes(train_ds, val_ds, splits.notes)  # one class, or none shared: refused
+    x, y = train_ds.x, train_ds.y
+    if cfg.smote:
+        x, y = balance.smote(x, y, cfg.seed)
+    elif cfg.oversample:
+        x, y = balance.oversample(x, y, cfg.seed)
+    labels = train_ds.labels
+    cw = balance.class_weights(y, len(labels), cfg.class_weights)
+    return TrainData(splits, val_ds, x, y, labels, cw)
+
+
+def make_datasets(cfg: TrainConfig, data: TrainData) -> tuple[Any, Any]:
+    """The shuffled (augmented, weighted) training batches and the val batches; reseeds first.
+    `tf.data` on TensorFlow, a NumPy `PyDataset` on JAX/PyTorch (no TensorFlow on the GPU hosts)."""
+    from training.data.augment import build_augmenter
+    from training.data.batches import make_batches
+
+    seed_everything(cfg)
+    n = len(data.labels)
+    augmenter = build_augmenter(cfg.augment, cfg.seed) if cfg.augment.enabled else None
+    train_tf = make_batches(data.x, data.y, n, batch_size=cfg.batch_size, shuffle=True,
+                            seed=cfg.seed, augmenter=augmenter,
+                            weights=data.class_weights if cfg.class_weights != "none" else None,
+                            pipeline=cfg.input_pipeline)
+    val_tf = make_batches(data.val.x, data.val.y, n, batch_size=256, shuffle=False,
+                          seed=cfg.seed, pipeline=cfg.input_pipeline)
+    return train_tf, val_tf
