@@ -11,6 +11,11 @@ Progress: tasks add the frames they have done to a small actor that the driver p
 bar, and ask it whether to stop. Ctrl-C sets that flag: the tasks in flight finish the frame in
 hand and their outputs; a second Ctrl-C cancels them outright. Ray retries a task once when its
 worker dies; a second death is the item's `failed` outcome.
+
+Ray's `uv run` hook is switched off (`RAY_ENABLE_UV_RUN_RUNTIME_ENV=0`, before Ray is imported):
+under `uv run` it would start every worker with `uv run` in a copy of the driver's working folder
+(a user's folder of videos, zipped and shipped), which needs the network to resolve and failed
+outright here when a proxy variable was set. Workers run the Python that runs Ray, as documented.
 """
 
 from __future__ import annotations
@@ -27,6 +32,8 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+os.environ.setdefault("RAY_ENABLE_UV_RUN_RUNTIME_ENV", "0")  # before Ray reads it (see above)
 
 import ray
 

@@ -4,6 +4,7 @@ nothing. Ray starts once for the module (slow here: about 20 s)."""
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,6 +14,7 @@ import pytest
 from app.services.corpus import run_batch
 from tests.services.test_corpus import ITEMS, build_corpus, cli, manifest, rows
 
+os.environ.setdefault("RAY_ENABLE_UV_RUN_RUNTIME_ENV", "0")  # as app.services.corpus_ray does
 ray = pytest.importorskip("ray", reason="Ray is not installed (the emotion-lens[cluster] extra)")
 
 
