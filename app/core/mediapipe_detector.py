@@ -27,12 +27,14 @@ from app.core.native import quiet_native_stderr
 
 class _LazyDrawingModules(importlib.abc.MetaPathFinder):
     """MediaPipe's `vision` package imports its drawing helpers, which import matplotlib.pyplot
-    (about a second of start-up) that face detection never uses. While installed, this finder
-    hands them out as lazy modules: executed for real on first attribute access, so code that
-    uses them still can."""
+    (about a second of start-up) that face detection never uses, and its `audio` package imports
+    `sounddevice`, whose import looks for PortAudio by running `ldconfig -p` and `gcc` (ctypes'
+    find_library) at every start. While installed, this finder hands them out as lazy modules:
+    executed for real on first attribute access, so code that uses them still can."""
 
     NAMES = frozenset({"mediapipe.tasks.python.vision.drawing_utils",
-                       "mediapipe.tasks.python.vision.drawing_styles"})
+                       "mediapipe.tasks.python.vision.drawing_styles",
+                       "sounddevice"})
 
     def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> Any:
         if fullname not in self.NAMES:
@@ -174,7 +176,11 @@ class MediaPipeFaceDetector:
             raise EmotionLensError("face detector used after close()")
         rgb = cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2RGB)
         image = self._mp.Image(image_format=self._mp.ImageFormat.SRGB, data=rgb)
-        result = self._task.detect(image)
+        # LiteRT inside MediaPipe warns once a process, at random (by where its heap put a
+        # tensor), "Input tensor memory is not aligned ... copying data", with glog's
+        # "Logging before InitGoogle()": noise about its own buffers, not ours
+        with quiet_native_stderr():
+            result = self._task.detect(image)
         h, w = frame_bgr.shape[:2]
         faces = []
         for det in result.detections:

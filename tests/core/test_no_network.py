@@ -23,6 +23,7 @@ import pytest
 from app.core.settings import DEFAULT_DETECTOR
 from tests.conftest import ROOT
 
+EXECVE = re.compile(r'execve\("([^"]+)".*= 0$')
 CONNECT = re.compile(r"connect\(\d+, \{sa_family=(AF_\w+)(.*?)\}")
 ADDRESS = re.compile(r'inet_(?:addr|pton)\((?:AF_INET6?, )?"([^"]+)"')
 
@@ -32,7 +33,7 @@ def _strace_or_skip() -> str:
     if strace is None:
         pytest.skip("NO NETWORK CHECK: strace is not installed (apt-get install -y strace); "
                     "the test that no connect() leaves the machine did not run")
-    probe = subprocess.run([strace, "-f", "-qq", "-e", "trace=connect", "-o", "/dev/null", "true"],
+    probe = subprocess.run([strace, "-f", "-qq", "-e", "trace=connect,execve", "-o", "/dev/null", "true"],
                            capture_output=True, text=True, timeout=60)
     if probe.returncode != 0:
         pytest.skip("NO NETWORK CHECK: strace cannot trace here (ptrace not permitted: "
@@ -83,7 +84,7 @@ def _annotate_under_strace(tmp_path: Path, media: Path, detector: str) -> tuple[
     shutil.copy(media / "single_face.jpg", image)
     log = tmp_path / "connect.log"
     done = subprocess.run(
-        [strace, "-f", "-qq", "-e", "trace=connect", "-o", str(log), sys.executable, "-m", "app.cli",
+        [strace, "-f", "-qq", "-e", "trace=connect,execve", "-o", str(log), sys.executable, "-m", "app.cli",
          "annotate", str(image), "--csv", str(tmp_path / "out.csv"), "--json", str(tmp_path / "out.json"),
          "--detector", detector],
         cwd=ROOT, capture_output=True, text=True, timeout=300)
@@ -99,3 +100,27 @@ def test_annotate_opens_no_socket_off_this_machine(tmp_path: Path, media: Path, 
     trace, _ = _annotate_under_strace(tmp_path, media, detector)
     bad = foreign_connects(trace)
     assert not bad, f"--detector {detector} connected off this machine:\n" + "\n".join(bad[:10])
+
+
+def programs_run(trace: str) -> set[str]:
+    """The programs an strace log shows started (execve calls that succeeded)."""
+    return {Path(m.group(1)).name for line in trace.splitlines() if (m := EXECVE.search(line.strip()))}
+
+
+def test_programs_run_reads_strace_lines() -> None:
+    trace = "\n".join([
+        '7 execve("/work/.venv/bin/python", ["python", "-m", "app.cli"], 0x7ffd /* 40 vars */) = 0',
+        '9 execve("/usr/local/sbin/ldconfig", ["/sbin/ldconfig", "-p"], 0x7f36 /* 2 vars */) = -1 ENOENT',
+        '9 execve("/sbin/ldconfig", ["/sbin/ldconfig", "-p"], 0x7f36 /* 2 vars */) = 0',
+    ])
+    assert programs_run(trace) == {"python", "ldconfig"}
+
+
+@pytest.mark.parametrize("detector", sorted({DEFAULT_DETECTOR, "mediapipe"}))
+def test_annotating_an_image_starts_no_other_program(tmp_path: Path, media: Path, default_model: Path,
+                                                    detector: str) -> None:
+    """MediaPipe's audio package imports sounddevice, which ran `ldconfig -p` and `gcc` looking for
+    PortAudio at every start; face detection never needs it, so it is never executed."""
+    trace, _ = _annotate_under_strace(tmp_path, media, detector)
+    python = {Path(sys.executable).name, Path(sys.executable).resolve().name}
+    assert programs_run(trace) <= python, f"--detector {detector} started {programs_run(trace) - python}"
