@@ -120,14 +120,22 @@ def slowed_pts(n: int, after: int = 50, fps: float = 25.0, factor: float = 3.0) 
 
 def slowed_copy(video: Path, path: Path, after: int = 50, fps: float = 25.0,
                 factor: float = 3.0) -> Path:
-    """`video` re-timed by `slowed_pts` (its frames kept, H.264), with a 440 Hz tone as audio."""
+    """`video` re-timed by `slowed_pts` (its frames kept, H.264), with a 440 Hz tone as audio that
+    stops half a second before the video. (No `-shortest`, and no MP4 edit list: FFmpeg 7.0 drops
+    the last frame with either here.)"""
+    import cv2
+
+    cap = cv2.VideoCapture(str(video))
+    frames = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
+    cap.release()
+    duration = min(frames, after) / fps + max(0, frames - after) * factor / fps - 0.5
     expr = f"if(lt(N,{after}),N/{fps},{after}/{fps}+(N-{after})*{factor}/{fps})/TB"
     subprocess.run([ffmpeg(), "-y", "-loglevel", "error", "-i", str(video),
-                    "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000",
+                    "-f", "lavfi", "-i", f"sine=frequency=440:sample_rate=48000:duration={duration}",
                     "-filter_complex", f"[0:v]settb=1/1000,setpts='{expr}'[v]",
                     "-map", "[v]", "-map", "1:a", "-fps_mode:v", "passthrough",
                     "-enc_time_base:v", "1/1000", "-video_track_timescale", "1000",
-                    "-c:v", "libx264", "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest",
+                    "-c:v", "libx264", "-pix_fmt", "yuv420p", "-c:a", "aac", "-use_editlist", "0",
                     str(path)], check=True)
     return path
 

@@ -2,13 +2,18 @@
 
 Frames go to the FFmpeg that `imageio-ffmpeg` ships (it has libx264 and AAC) each with its own
 timestamp, as a Matroska stream of raw BGR frames on FFmpeg's stdin: a variable-frame-rate source
-(phones record VFR) keeps its timing, and so its sync with the audio. The audio is padded with
-silence and cut where the video ends (`apad` + `-shortest`), so every frame written is in the file
-whatever the audio's length. No B-frames: the video starts at 0, in step with the audio, also in
-a file cut short.
+(phones record VFR) keeps its timing, and so its sync with the audio. No B-frames: the video
+starts at 0, in step with the audio.
 
-The MP4 is written fragmented and turned into a plain one at the end (`hybrid_fragmented`): a run
-stopped by a full disk or a kill leaves a file that plays up to its last fragment (one second).
+Two passes. While frames come, the video is written as a fragmented MP4 (a fragment a second), so a
+run stopped by a full disk or a kill leaves a file that plays up to its last fragment (without
+sound). `close()` then copies that video, unchanged, into a plain MP4 (one index, what every player
+and editor expects) together with the source's audio from the first frame's time to the last
+frame's end, encoded as AAC: every frame written is in the file whatever the audio's length, and
+the sound is kept as far as it goes. The second pass copies the video and encodes only the audio
+(a few seconds for an hour of sound). Should it fail (a disk too full for a second copy), the
+fragmented file stays, whole and playable, and a warning says so.
+
 FFmpeg runs in a process group of its own, so Ctrl-C in a terminal reaches Python only, which then
 closes the file properly. A thread writes to the pipe (a signal never cuts a frame in half) and
 another drains FFmpeg's stderr (it can never fill up and stall FFmpeg).
@@ -113,22 +118,21 @@ class VideoWriter:
         self._proc: subprocess.Popen[bytes] | None = None
         self._cv: cv2.VideoWriter | None = None
         self._last_stamp: int | None = None
+        self._step = round(_TICKS_PER_S / self.fps)  # the last frame's duration, in ticks
+        self._audio_from, self._audio_start_s = audio_from, audio_start_s
         self._stderr_lines: collections.deque[str] = collections.deque(maxlen=50)
         self._pipe_error: OSError | None = None
         self._queue: queue.Queue[tuple[bytes, np.ndarray] | None] = queue.Queue(_QUEUE_FRAMES)
-        exe = ffmpeg_exe()
+        exe = self._exe = ffmpeg_exe()
         w, h = size
         if exe:
             cmd = [exe, "-hide_banner", "-nostats", "-loglevel", "error", "-y",
-                   "-f", "matroska", "-i", "pipe:0"]
-            if audio_from is not None:
-                cmd += ["-ss", f"{audio_start_s:.3f}", "-i", str(audio_from),
-                        "-map", "0:v:0", "-map", "1:a:0?", "-c:a", "aac", "-b:a", "128k",
-                        "-af", "apad", "-shortest"]
-            cmd += ["-fps_mode:v", "passthrough", "-enc_time_base:v", "demux",
+                   "-f", "matroska", "-i", "pipe:0",
+                   "-fps_mode:v", "passthrough", "-enc_time_base:v", "demux",
                     "-vf", "pad=ceil(iw/2)*2:ceil(ih/2)*2", "-c:v", "libx264", "-preset", "veryfast",
                     "-crf", "20", "-pix_fmt", "yuv420p", "-bf", "0",
-                    "-movflags", "+hybrid_fragmented+empty_moov", "-frag_duration", "1000000",
+                    "-movflags", "+frag_keyframe+empty_moov+default_base_moof",
+                    "-frag_duration", "1000000",
                     "-use_editlist", "1", str(self.path)]
             # its own process group: a terminal's Ctrl-C must not stop it before the file is whole
             group = {"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP
@@ -217,6 +221,7 @@ class VideoWriter:
             stamp = max(0, round(t * _TICKS_PER_S))
             if self._last_stamp is not None:
                 stamp = max(stamp, self._last_stamp + _MIN_STEP)
+                self._step = stamp - self._last_stamp
             self._last_stamp = stamp
             image = np.ascontiguousarray(image)
             self._queue.put((matroska_frame_header(stamp, image.nbytes), image))
@@ -236,6 +241,45 @@ class VideoWriter:
             self._proc = None
             if code != 0 or self._pipe_error is not None:
                 raise self._failure("failed writing", code)
+            self._defragment()
         if self._cv is not None:
             self._cv.release()
             self._cv = None
+
+    def _defragment(self) -> None:
+        """Replace the finished fragmented MP4 by a plain one: the same video stream (copied, not
+        re-encoded) and the source's audio up to the end of the last frame. On failure the
+        fragmented file stays, and a warning says why."""
+        assert self._exe is not None
+        if self._last_stamp is None:
+            return  # no frame: FFmpeg wrote no file to turn
+        target = self.path.resolve()  # a symbolic link keeps pointing at the result
+        tmp = target.with_name(f".{target.name}.{os.getpid()}.plain.mp4")
+        cmd = [self._exe, "-hide_banner", "-nostats", "-loglevel", "error", "-y", "-i", str(target)]
+        if self._audio_from is not None:
+            end = (self._last_stamp + self._step) / _TICKS_PER_S
+            cmd += ["-ss", f"{self._audio_start_s:.6f}", "-t", f"{end:.6f}",
+                    "-i", str(self._audio_from), "-map", "0:v:0", "-map", "1:a:0?",
+                    "-c:a", "aac", "-b:a", "128k"]
+        else:
+            cmd += ["-map", "0:v:0"]
+        cmd += ["-c:v", "copy", "-use_editlist", "1", "-f", "mp4", str(tmp)]
+        reason = None
+        try:
+            # a session of its own, as the encoder: Ctrl-C in a terminal reaches Python only
+            done = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.PIPE, start_new_session=True)
+            if done.returncode == 0:
+                os.replace(tmp, target)
+                return
+            lines = [_FFMPEG_PREFIX.sub("", line.strip())
+                     for line in done.stderr.decode(errors="replace").splitlines() if line.strip()]
+            reason = lines[-1] if lines else f"exit code {done.returncode}"
+        except OSError as exc:
+            reason = exc.strerror or str(exc)
+        finally:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+        sound = " without its sound" if self._audio_from is not None else ""
+        log.warning("kept %s as a fragmented MP4%s (it plays in common players; the final copy "
+                    "failed: %s)", self.path, sound, reason)

@@ -9,6 +9,8 @@ from __future__ import annotations
 import csv
 import os
 import signal
+import struct
+import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -23,6 +25,7 @@ from app.core.video_writer import VideoWriter
 from tests.media_files import (
     PHONE_FRAMES,
     audio_seconds,
+    ffmpeg,
     h264_clip,
     mp4_with_edit_list,
     mpegts_with_resolution_change,
@@ -134,3 +137,52 @@ def test_a_cut_file_is_still_called_truncated(tmp_path: Path) -> None:
     source = VideoFile(truncated_copy(h264_clip(tmp_path / "whole.mp4", frames=60), tmp_path))
     assert 0 < len(list(source)) < 60
     assert source.stopped_early
+
+
+def top_level_boxes(path: Path) -> list[str]:
+    """The types of an MP4's top-level boxes, in file order."""
+    boxes, data, at = [], path.read_bytes(), 0
+    while at + 8 <= len(data):
+        size, kind = struct.unpack(">I4s", data[at:at + 8])
+        if size == 1:
+            size = struct.unpack(">Q", data[at + 8:at + 16])[0]
+        boxes.append(kind.decode("latin-1"))
+        if size < 8:
+            break
+        at += size
+    return boxes
+
+
+def test_audio_longer_than_the_video_ends_with_its_last_frame(default_model: Path,
+                                                              tmp_path: Path) -> None:
+    """A 5 s clip with 8 s of sound: the annotated MP4 has every frame, and sound up to the end of
+    the last one (as after Ctrl-C, or a range), in one plain MP4 (no fragments left)."""
+    clip = h264_clip(tmp_path / "v.mp4", frames=50, size="160x120")
+    src = tmp_path / "long_sound.mp4"
+    subprocess.run([ffmpeg(), "-y", "-loglevel", "error", "-i", str(clip), "-f", "lavfi", "-i",
+                    "sine=frequency=440:sample_rate=48000:duration=8", "-map", "0:v", "-map", "1:a",
+                    "-c:v", "copy", "-c:a", "aac", str(src)], check=True)
+    assert audio_seconds(src) > 7.9
+    out = tmp_path / "annotated.mp4"
+    assert main(["annotate", str(src), "-o", str(out), "--model", str(default_model),
+                 "--detector", "opencv"]) == 0
+    assert len(frame_times(out)) == 50
+    assert audio_seconds(out) == pytest.approx(5.0, abs=0.05)
+    boxes = top_level_boxes(out)
+    assert "moov" in boxes and "moof" not in boxes, boxes
+    assert not list(tmp_path.glob(".*.plain.mp4"))  # the second pass's file took its place
+
+
+def test_the_fragmented_video_stays_when_the_final_copy_fails(tmp_path: Path, caplog) -> None:
+    """The second pass cannot write its copy (here a folder holds the name it writes to, as a
+    full disk would stop it): the fragmented MP4 stays, plays to its last frame, close() does
+    not fail, and a warning says what happened."""
+    path = tmp_path / "v.mp4"
+    writer = VideoWriter(path, 10.0, (64, 48))
+    for i in range(30):
+        writer.write(np.full((48, 64, 3), i * 8, np.uint8), i / 10)
+    (tmp_path / f".v.mp4.{os.getpid()}.plain.mp4").mkdir()
+    writer.close()
+    assert "moof" in top_level_boxes(path)
+    assert len(frame_times(path)) == 30
+    assert "kept" in caplog.text and "fragmented MP4" in caplog.text

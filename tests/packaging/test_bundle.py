@@ -33,10 +33,10 @@ pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
 BUILD_TIMEOUT_S = 1800
 RUN_TIMEOUT_S = 240
-# The default bundle measured 503 MiB on Linux x86_64 (README, "Desktop bundle": the issue's target
-# was 450, which FFmpeg's 165 MiB and OpenCV's 150 MiB leave out of reach); the limit catches a
-# dependency or a data folder that slips back in (report's libraries: 45 MiB, MediaPipe: 96 MiB).
-SIZE_LIMIT_MIB = 525
+# The default bundle measured 414 MiB on Linux x86_64 (README, "Desktop bundle"; FFmpeg 7.0's
+# 76 MiB in it); the issue's target is 450, and the limit catches a dependency or a data folder
+# that slips back in (report's libraries: 45 MiB, MediaPipe: 96 MiB, FFmpeg 9: +89 MiB).
+SIZE_LIMIT_MIB = 450
 
 
 def _model() -> Path:
