@@ -263,8 +263,9 @@ class LiveController(QObject):
         self.stop_recording()
         fps = self.source_info.fps if self.source_info else None
         calibration = self.worker.calibration
-        # cal_<label> columns when some face is calibrated (or being calibrated) as it starts
-        calibrator = calibration.calibrator if calibration.active else None
+        # cal_<label> columns whenever the model can be calibrated: a face calibrated after the
+        # recording started fills them from its baseline on (they stay empty for the others)
+        calibrator = calibration.calibrator
         recorder = Recorder(csv_path, info.labels, video_path, fps, source=self._source_name(),
                             pipeline=self.worker.pipeline, calibrator=calibrator)
         self.recorder = recorder

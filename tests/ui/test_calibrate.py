@@ -54,10 +54,10 @@ def test_calibrate_a_face_then_clear_it(qtbot, make_window, video: Path, tmp_pat
             texts.append(view.face_text(face)[0])
 
     window.frameShown.connect(seen)
+    window.record_action.trigger()  # recording before any face is calibrated: cal_ columns all the same
     with qtbot.waitSignal(window.controller.calibrationDone, timeout=WAIT_MS) as done:
         actions[CALIBRATE_TEXT].trigger()
         menu.close()
-        window.record_action.trigger()  # calibration is on: the CSV gets cal_ columns
     assert done.args[0] == fid and f"face #{fid} calibrated" in done.args[1]
     assert done.args[1] in window.statusBar().currentMessage()
     # while it collected, the overlay said how far it was
