@@ -87,6 +87,8 @@ def load_keras_file(path: str | Path, what: str = "") -> Any:
     cannot read is one line: "[what: ]cannot load PATH: reason"."""
     import keras
 
+    import app.core.layers  # noqa: F401  (registers the project's layers, e.g. HorizontalFlip)
+
     try:
         return keras.saving.load_model(str(path), compile=False, safe_mode=True)
     except Exception as exc:  # keras raises many types for bad files

@@ -1,0 +1,219 @@
+"""`python -m training.ensemble`: members' mean (over the face and its mirror) as one model bundle,
+built from two tiny trained member bundles (one ending in softmax, one in logits) on a tiny
+synthetic dataset whose classes, like expressions, survive a mirror; real Keras, TFLite conversion
+and LiteRT."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.training.conftest import CLASSES, write_image
+
+SIZE = 48
+
+
+def _mirror_safe_face(cls: int, rng: np.random.Generator) -> np.ndarray:
+    """Noise and a bright blob on the vertical centre line, its height given by the class: the
+    class of a face and of its mirror are the same (tests/training/conftest.py's faces are not)."""
+    img = rng.normal(90, 20, (SIZE, SIZE))
+    yy, xx = np.mgrid[:SIZE, :SIZE]
+    cy, cx = SIZE * (0.15 + 0.7 * cls / (len(CLASSES) - 1)), (SIZE - 1) / 2
+    img += 150 * np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / (2 * (SIZE / 12) ** 2))
+    return img.clip(0, 255).astype(np.uint8)
+
+
+@pytest.fixture(scope="module")
+def tiny_folders(tmp_path_factory) -> Path:
+    """train/ and val/, 12 faces of each of the 7 classes, 48×48 gray JPEGs."""
+    root = tmp_path_factory.mktemp("mirror_safe")
+    rng = np.random.default_rng(0)
+    for split in ("train", "val"):
+        for cls, name in enumerate(CLASSES):
+            for j in range(12):
+                write_image(root / split / name / f"{j:02d}.jpg", _mirror_safe_face(cls, rng))
+    return root
+
+
+def _tiny_member(keras, x: np.ndarray, y: np.ndarray, seed: int, softmax: bool):
+    keras.utils.set_random_seed(seed)
+    inp = keras.Input((SIZE, SIZE, 1))
+    h = keras.layers.Conv2D(4, 5, strides=4, activation="relu")(inp)
+    h = keras.layers.Flatten()(h)
+    out = keras.layers.Dense(len(CLASSES), activation="softmax" if softmax else None)(h)
+    model = keras.Model(inp, out)
+    model.compile(optimizer=keras.optimizers.Adam(0.003),
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=not softmax))
+    model.fit(x, y, epochs=25, batch_size=16, verbose=0)
+    return model
+
+
+def _write_member(model, folder: Path, name: str) -> Path:
+    from app.core.bundle import write_model_json
+    from training.export import crop_spec_for
+
+    folder.mkdir(parents=True)
+    model.save(str(folder / "model.keras"))
+    write_model_json(folder, {
+        "name": name, "labels": list(CLASSES),
+        "input": {"size": SIZE, "channels": 1, "normalization": {"mean": 0.0, "std": 255.0},
+                  "crop": crop_spec_for("fer2013")},
+        "files": {"keras": "model.keras"},
+        "provenance": {"dataset": "fer2013", "trained_on": "tiny synthetic train",
+                       "licence": "test data"},
+        "metrics": {"accuracy": 0.5},
+    })
+    return folder
+
+
+@pytest.fixture(scope="module")
+def val_x(tiny_folders: Path) -> tuple[np.ndarray, np.ndarray]:
+    from training.data.folders import load_folders
+
+    ds = load_folders(tiny_folders / "val", size=SIZE, channels=1, use_cache=False)
+    return ds.x, ds.y
+
+
+@pytest.fixture(scope="module")
+def members(keras_mod, tiny_folders: Path, tmp_path_factory) -> list[Path]:
+    from training.data.folders import load_folders
+
+    ds = load_folders(tiny_folders / "train", size=SIZE, channels=1, use_cache=False)
+    x = ds.x.astype(np.float32) / 255.0
+    root = tmp_path_factory.mktemp("members")
+    return [_write_member(_tiny_member(keras_mod, x, ds.y, seed=1, softmax=True), root / "a", "A"),
+            _write_member(_tiny_member(keras_mod, x, ds.y, seed=2, softmax=False), root / "b", "B")]
+
+
+@pytest.fixture(scope="module")
+def flip_bundle(members: list[Path], tiny_folders: Path, tmp_path_factory) -> Path:
+    from training import ensemble
+
+    out = tmp_path_factory.mktemp("ens") / "flip"
+    rc = ensemble.main(["--members", *map(str, members), "--flip", "--out", str(out),
+                        "--data", str(tiny_folders), "--name", "tiny ensemble"])
+    assert rc == 0
+    return out
+
+
+def _member_probs(path: Path, x: np.ndarray) -> np.ndarray:
+    from app.core.classify import load_keras_file
+
+    y = np.asarray(load_keras_file(path / "model.keras")(x, training=False), dtype=np.float64)
+    if not (y.min() >= 0 and np.allclose(y.sum(-1), 1, atol=1e-4)):
+        e = np.exp(y - y.max(-1, keepdims=True))
+        y = e / e.sum(-1, keepdims=True)
+    return y
+
+
+def test_flip_ensemble_is_the_mean_over_members_and_mirror(flip_bundle, members, val_x, capsys):
+    from app.core.classify import load_keras_file
+
+    x = val_x[0][:32].astype(np.float32) / 255.0
+    ens = load_keras_file(flip_bundle / "model.keras")  # safe mode, HorizontalFlip registered
+    got = np.asarray(ens(x, training=False))
+    mirror = np.ascontiguousarray(x[:, :, ::-1])
+    want = np.mean([_member_probs(m, v) for m in members for v in (x, mirror)], axis=0)
+    assert np.allclose(got, want, atol=1e-5)
+    # the logit member really needed its softmax (else the check above proves little)
+    raw_b = np.asarray(load_keras_file(members[1] / "model.keras")(x, training=False))
+    assert not np.allclose(raw_b.sum(-1), 1, atol=1e-3)
+
+
+def test_card_and_app_runtime(flip_bundle, members, val_x):
+    from app.core.bundle import load_bundle
+    from app.core.classify import Classifier
+
+    b = load_bundle(flip_bundle)
+    card = b.raw
+    assert set(b.files) == {"keras", "int8"} and set(b.sha256) == {"model.keras", "model_int8.tflite"}
+    prov = card["provenance"]
+    assert prov["architecture"] == "ensemble" and prov["test_time"] == {"flip": True}
+    assert [m["path"] for m in prov["members"]] == [str(m) for m in members]
+    assert all(len(m["sha256"]) == 64 and m["val_accuracy"] == 0.5 for m in prov["members"])
+    assert prov["trained_on"] == "tiny synthetic train" and prov["licence"] == "test data"
+    assert card["name"] == "tiny ensemble"
+    assert card["input"]["crop"] == load_bundle(members[0]).raw["input"]["crop"]
+    for k in ("accuracy", "macro_f1", "per_class", "confusion_matrix", "int8_accuracy",
+              "int8_macro_f1", "int8_argmax_agreement"):
+        assert k in card["metrics"], k
+    assert card["metrics"]["n"] == len(val_x[1])
+    assert len(card["neutral_mean"]["probs"]) == len(CLASSES)
+
+    faces = val_x[0]
+    clf = Classifier(flip_bundle)  # auto: the int8 file
+    assert clf.backend == "int8" and clf.model.quantized
+    q = clf.predict(faces)
+    f = Classifier(flip_bundle, backend="keras").predict(faces)
+    assert np.abs(q - f).mean() < 0.03
+    assert np.mean(q.argmax(-1) == f.argmax(-1)) >= 0.8
+
+
+def test_evaluate_runs_on_the_ensemble(flip_bundle, tiny_folders):
+    from training.evaluate import evaluate
+
+    for kind in ("keras", "int8"):
+        res = evaluate(flip_bundle, tiny_folders / "val", kind=kind)
+        assert res["n"] == 12 * len(CLASSES) and res["model_file"] == kind
+    card = json.loads((flip_bundle / "model.json").read_text())
+    assert res["accuracy"] == pytest.approx(card["metrics"]["int8_accuracy"], abs=1e-4)
+
+
+def test_without_flip_it_is_the_members_mean(members, val_x):
+    from app.core.classify import load_keras_file
+    from training.ensemble import build_ensemble
+
+    models = [load_keras_file(m / "model.keras") for m in members]
+    ens = build_ensemble(models, flip=False)
+    assert not any(layer.name == "mirror" for layer in ens.layers)
+    x = val_x[0][:32].astype(np.float32) / 255.0
+    want = np.mean([_member_probs(m, x) for m in members], axis=0)
+    assert np.allclose(np.asarray(ens(x, training=False)), want, atol=1e-5)
+
+
+def _one_error_line(capsys) -> str:
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: "), err
+    return err[0]
+
+
+@pytest.mark.parametrize("change", ["labels", "size", "crop"])
+def test_mismatched_members_are_refused(members, tiny_folders, tmp_path, capsys, change):
+    from app.core.bundle import write_model_json
+    from training import ensemble
+
+    other = tmp_path / "other"
+    shutil.copytree(members[1], other)
+    card = json.loads((other / "model.json").read_text())
+    card.pop("schema_version"), card.pop("sha256")
+    if change == "labels":
+        card["labels"] = card["labels"][1:] + card["labels"][:1]
+    elif change == "size":
+        card["input"]["size"] = 40
+    else:
+        card["input"]["crop"] = {"default": {"scale": 1.3, "offset_x": 0.0, "offset_y": 0.0,
+                                             "rotate": True}}
+    write_model_json(other, card)
+    rc = ensemble.main(["--members", str(members[0]), str(other), "--out", str(tmp_path / "out"),
+                        "--data", str(tiny_folders)])
+    assert rc == 2
+    line = _one_error_line(capsys)
+    assert str(members[0]) in line and str(other) in line
+    assert {"labels": "labels", "size": "input size", "crop": "crops"}[change] in line
+    assert not (tmp_path / "out").exists()
+
+
+def test_existing_out_is_refused_without_overwrite(members, tiny_folders, tmp_path, capsys):
+    from training import ensemble
+
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "keep.txt").write_text("x")
+    rc = ensemble.main(["--members", *map(str, members), "--out", str(out), "--data", str(tiny_folders)])
+    assert rc == 2
+    assert "--overwrite" in _one_error_line(capsys)
+    assert (out / "keep.txt").read_text() == "x"

@@ -1,0 +1,271 @@
+"""An ensemble of model bundles, with optional flip test-time augmentation, as ONE model bundle.
+
+    python -m training.ensemble --members BUNDLE [BUNDLE ...] [--flip] --out DIR [--name NAME]
+                                [--data DIR] [--overwrite]
+
+The bundle's one Keras model computes the mean of the members' softmax outputs over the input and,
+with `--flip`, over its horizontal mirror too (the `HorizontalFlip` layer of app/core/layers.py,
+safe-mode loadable, REVERSE_V2 in TFLite). Written like `training.export` writes a bundle:
+`model.keras`, `model_int8.tflite` (full integer, calibrated on training images) and `model.json`
+with float and int8 metrics measured on the validation split. Because it is an ordinary model file,
+the app's `Classifier` and `python -m training.evaluate --model DIR` run it unchanged: what evaluate
+measures is what the app runs (at the members' cost added up, twice that with `--flip`).
+
+Members must agree on labels, input size, channels, normalization and crops (else: refused).
+`--data` is a dataset root with train/ and val/ class folders (default: FER2013 in the shared folder).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from app.core import EmotionLensError
+from training.cli import Parser, log, one_line_errors
+
+MAX_FILE_BYTES = 30 * 1000 * 1000  # every model file stays under 30 MB
+CALIB_SAMPLES = 300  # as training.export (TrainConfig.calib_samples, seed)
+CALIB_SEED = 1234
+
+
+# --------------------------------------------------------------------------- members
+
+def check_members(bundles: list[Any]) -> None:
+    """Refuse members that would not read the same crops the same way: one line naming two."""
+    first = bundles[0]
+    for other in bundles[1:]:
+        for what, a, b in (
+            ("labels", list(first.labels), list(other.labels)),
+            ("input size", first.input.size, other.input.size),
+            ("channels", first.input.channels, other.input.channels),
+            ("normalization", (first.input.mean, first.input.std), (other.input.mean, other.input.std)),
+            ("crops", first.input.crops, other.input.crops),
+        ):
+            if a != b:
+                shown = ("differ" if what == "crops" else f"{a} vs {b}")
+                raise EmotionLensError(f"members {first.path} and {other.path} differ in {what} "
+                                       f"({shown}): an ensemble needs the same input and labels")
+
+
+def _ends_in_softmax(model: Any) -> bool:
+    import keras
+
+    last = model.layers[-1] if getattr(model, "layers", None) else None
+    if isinstance(last, keras.layers.Softmax):
+        return True
+    act = getattr(last, "activation", None)
+    return getattr(act, "__name__", "") == "softmax"
+
+
+def as_probabilities(model: Any, name: str) -> Any:
+    """`model` wrapped in a model called `name` whose output is probabilities (a Softmax added
+    when its last layer is not one)."""
+    import keras
+
+    x = keras.Input(shape=tuple(model.input_shape[1:]), name=f"{name}_input")
+    y = model(x)
+    if not _ends_in_softmax(model):
+        y = keras.layers.Softmax(name=f"{name}_softmax")(y)
+    return keras.Model(x, y, name=name)
+
+
+def build_ensemble(models: list[Any], flip: bool, name: str = "ensemble") -> Any:
+    """Input -> every member on the input (and on its mirror with `flip`) -> their mean."""
+    import keras
+
+    from app.core.layers import HorizontalFlip
+
+    if len(models) < 2 and not flip:
+        raise EmotionLensError("nothing to average: give two or more members, or --flip")
+    inp = keras.Input(shape=tuple(models[0].input_shape[1:]), name="face")
+    views = [inp, HorizontalFlip(name="mirror")(inp)] if flip else [inp]
+    outs = []
+    for i, m in enumerate(models):
+        member = as_probabilities(m, f"member_{i}")
+        outs += [member(v) for v in views]
+    out = keras.layers.Average(name="mean_probs")(outs)
+    return keras.Model(inp, out, name=name)
+
+
+def load_members(paths: list[str]) -> tuple[list[Any], list[Any]]:
+    """(bundles, their Keras models), checked to match each other and their cards."""
+    from app.core.bundle import load_bundle
+    from app.core.classify import load_keras_file
+
+    bundles = [load_bundle(p) for p in paths]
+    check_members(bundles)
+    models = []
+    for b in bundles:
+        if "keras" not in b.available_kinds:
+            raise EmotionLensError(f"member {b.path} has no .keras file: an ensemble is built from "
+                                   f"the float models")
+        m = load_keras_file(b.verify("keras"), what=f"member {b.path}")
+        want = (b.input.size, b.input.size, b.input.channels)
+        if tuple(m.input_shape[1:]) != want or int(m.output_shape[-1]) != len(b.labels):
+            raise EmotionLensError(f"member {b.path}: its model takes {tuple(m.input_shape[1:])} and "
+                                   f"gives {m.output_shape[-1]} outputs, model.json says {want} and "
+                                   f"{len(b.labels)} labels")
+        models.append(m)
+    return bundles, models
+
+
+# --------------------------------------------------------------------------- bundle
+
+def _split(data: Path, split: str, bundle: Any) -> Any:
+    from training.data.folders import find_split_dir, load_folders
+
+    d = find_split_dir(data, split)
+    if d is None:
+        raise EmotionLensError(f"no {split} split (class folders) in {data}")
+    return load_folders(d, labels=bundle.labels, size=bundle.input.size,
+                        channels=bundle.input.channels)
+
+
+def _prepare_out(out: Path, members: list[Any], overwrite: bool) -> None:
+    if out.exists() and not out.is_dir():
+        raise EmotionLensError(f"--out {out} is a file, not a folder")
+    if any(out.resolve() == b.path.resolve() for b in members):
+        raise EmotionLensError(f"--out {out} is one of the members")
+    if out.is_dir() and any(out.iterdir()) and not overwrite:
+        raise EmotionLensError(f"--out {out} exists and is not empty (add --overwrite to replace it)")
+    out.mkdir(parents=True, exist_ok=True)
+
+
+def write_ensemble(member_paths: list[str], out: Path, *, flip: bool, name: str | None = None,
+                   data: Path | None = None, overwrite: bool = False,
+                   calib_samples: int = CALIB_SAMPLES) -> dict[str, Any]:
+    """Build the ensemble of the bundles at `member_paths` into the bundle `out`; returns its
+    model.json data."""
+    import keras
+
+    from app.core.bundle import file_sha256, write_model_json
+    from training.export import (
+        FILE_NAMES,
+        calibration_images,
+        convert_tflite,
+        dataset_id,
+        git_commit,
+        measure,
+    )
+    from training.metrics import rounded
+    from training.neutral_mean import add_neutral_mean
+    from training.paths import fer2013_dir
+
+    if not member_paths:
+        raise EmotionLensError("give at least one member bundle (--members)")
+    if keras.backend.backend() != "tensorflow":
+        raise EmotionLensError("the TFLite conversion needs KERAS_BACKEND=tensorflow")
+    data = Path(data) if data is not None else fer2013_dir()
+    if not data.is_dir():
+        raise EmotionLensError(f"dataset folder not found: {data} (give --data)")
+    bundles, models = load_members(member_paths)
+    _prepare_out(out, bundles, overwrite)
+    first = bundles[0]
+    labels, spec = first.labels, first.input
+    log(f"{len(bundles)} member(s){' x 2 views (flip)' if flip else ''}; loading {data}")
+    train, val = _split(data, "train", first), _split(data, "val", first)
+    model = build_ensemble(models, flip)
+
+    files: dict[str, Path] = {"keras": out / FILE_NAMES["keras"]}
+    model.save(str(files["keras"]))
+    _check_size(files["keras"])
+    log(f"converting to int8 ({min(calib_samples, len(train))} calibration images)")
+    calib = calibration_images(train.x, train.y, calib_samples, CALIB_SEED, spec.mean, spec.std)
+    files["int8"] = convert_tflite(model, out / FILE_NAMES["int8"], "int8", calib)
+    _check_size(files["int8"])
+    log(f"measuring float and int8 on {len(val)} val images")
+    measured = measure(model, files, val.x, val.y, labels, spec.mean, spec.std)
+    metrics: dict[str, Any] = {"split": "val", "n": measured["float"]["n"]}
+    metrics.update({k: measured["float"][k]
+                    for k in ("accuracy", "macro_f1", "per_class", "confusion_matrix")})
+    metrics.update({"int8_accuracy": measured["int8"]["accuracy"],
+                    "int8_macro_f1": measured["int8"]["macro_f1"],
+                    "int8_argmax_agreement": measured["int8"]["argmax_agreement_with_float"]})
+
+    prov0 = first.provenance
+    ds = str(prov0.get("dataset") or dataset_id(str(data)))
+    provenance: dict[str, Any] = {
+        "architecture": "ensemble",
+        "members": [{"name": b.name, "path": str(p),
+                     "sha256": b.sha256.get(b.files["keras"]) or file_sha256(b.file("keras")),
+                     "val_accuracy": b.metrics.get("accuracy")}
+                    for p, b in zip(member_paths, bundles, strict=True)],
+        "test_time": {"flip": bool(flip)},
+        "parameters": int(model.count_params()),
+        "dataset": ds,
+        "data_source": f"folders:{data}",
+        **{k: prov0[k] for k in ("trained_on", "selected_on", "licence") if k in prov0},
+        "created": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "code_commit": git_commit(),
+        "versions": {"keras": keras.__version__, "backend": keras.backend.backend()},
+    }
+    card: dict[str, Any] = {
+        "name": name or (f"Ensemble of {len(bundles)}" + (", flip TTA" if flip else "")
+                         + f" ({ds})"),
+        "labels": list(labels),
+        "input": {
+            "size": spec.size,
+            "channels": spec.channels,
+            "normalization": {"mean": spec.mean, "std": spec.std},
+            "crop": {k: v.to_dict() for k, v in spec.crops.items()},
+        },
+        "files": {k: p.name for k, p in files.items()},
+        "quantization": {"int8": "full integer: int8 input and output, scale/zero_point in the file; "
+                                 f"{min(calib_samples, len(train))} training images calibrate"},
+        "provenance": provenance,
+        "metrics": rounded(metrics),
+    }
+    add_neutral_mean(card, model, files, val.x, val.y, labels, dataset=ds)
+    write_model_json(out, card)
+    from app.core.bundle import load_bundle
+
+    load_bundle(out)  # what the app will read
+    return card
+
+
+def _check_size(path: Path) -> None:
+    size = path.stat().st_size
+    if size >= MAX_FILE_BYTES:
+        path.unlink()
+        raise EmotionLensError(f"{path.name} would be {size / 1e6:.1f} MB, over the "
+                               f"{MAX_FILE_BYTES // 1_000_000} MB a model file may have: use fewer "
+                               f"or smaller members")
+
+
+# --------------------------------------------------------------------------- CLI
+
+@one_line_errors
+def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    p = Parser(prog="python -m training.ensemble", description=__doc__,
+               formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--members", nargs="+", required=True, metavar="BUNDLE",
+                   help="member bundle folders (same labels, input and crops)")
+    p.add_argument("--flip", action="store_true",
+                   help="also average over the horizontally mirrored face (twice the cost)")
+    p.add_argument("--out", required=True, help="bundle folder to write")
+    p.add_argument("--name", help="display name in model.json")
+    p.add_argument("--data", help="dataset root with train/ and val/ class folders "
+                                  "(default: $EMOTION_LENS_SHARED/datasets/fer2013)")
+    p.add_argument("--calib-samples", type=int, default=CALIB_SAMPLES,
+                   help=f"training images that calibrate int8 (default {CALIB_SAMPLES})")
+    p.add_argument("--overwrite", action="store_true", help="write into a non-empty --out")
+    args = p.parse_args(argv)
+    if args.calib_samples < 1:
+        raise EmotionLensError("--calib-samples must be at least 1")
+    out = Path(args.out)
+    card = write_ensemble(args.members, out, flip=args.flip, name=args.name,
+                          data=Path(args.data) if args.data else None, overwrite=args.overwrite,
+                          calib_samples=args.calib_samples)
+    m = card["metrics"]
+    print(f"wrote {out}: val accuracy {m['accuracy']:.4f}, macro-F1 {m['macro_f1']:.4f}, "
+          f"int8 accuracy {m['int8_accuracy']:.4f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
