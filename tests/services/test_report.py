@@ -82,7 +82,9 @@ def test_the_report_shows_both_faces_and_the_frames_without_one(run, default_mod
     assert report.calibration.startswith("Baseline 0-1 s (set when annotating): 2 face(s)")
     run_table = dict(report.run)
     assert run_table["source"].endswith("two.mp4 (video)")
-    assert "60.4%" in run_table["model card accuracy"] and "int8 60.3%" in run_table["model card accuracy"]
+    card = json.loads((default_model / "model.json").read_text())["metrics"]
+    assert (f"{card['accuracy']:.1%} (int8 {card['int8_accuracy']:.1%})"
+            in run_table["model card accuracy"])
     assert run_table["frames"] == "400×300 px, 12.00 fps"
     assert not report.unknown
     html = (run / "two_report.html").read_text(encoding="utf-8")
