@@ -1,13 +1,15 @@
 """An ensemble of model bundles, with optional flip test-time augmentation, as ONE model bundle.
 
-    python -m training.ensemble --members BUNDLE [BUNDLE ...] [--flip] --out DIR [--name NAME]
-                                [--data DIR] [--overwrite]
+    python -m training.ensemble --members BUNDLE [BUNDLE ...] [--flip] [--blur SIGMA] --out DIR
+                                [--name NAME] [--data DIR] [--overwrite]
 
 The bundle's one Keras model computes the mean of the members' softmax outputs over the input and,
 with `--flip`, over its horizontal mirror too (the `HorizontalFlip` layer of app/core/layers.py,
-safe-mode loadable, REVERSE_V2 in TFLite). Written like `training.export` writes a bundle:
-`model.keras`, `model_int8.tflite` (full integer, calibrated on training images) and `model.json`
-with float and int8 metrics measured on the validation split. Because it is an ordinary model file,
+safe-mode loadable, REVERSE_V2 in TFLite). With `--blur SIGMA` the members read the face through a
+fixed Gaussian blur (the `GaussianBlur` layer: MIRROR_PAD and DEPTHWISE_CONV_2D in TFLite).
+Written like `training.export` writes a bundle: `model.keras`, `model_int8.tflite` (full integer,
+calibrated on training images) and `model.json` with float and int8 metrics measured on the
+validation split. Because it is an ordinary model file,
 the app's `Classifier` and `python -m training.evaluate --model DIR` run it unchanged: what evaluate
 measures is what the app runs (at the members' cost added up, twice that with `--flip`).
 
@@ -18,7 +20,6 @@ Members must agree on labels, input size, channels, normalization and crops (els
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import os
 import sys
 from pathlib import Path
@@ -73,16 +74,21 @@ def as_probabilities(model: Any, name: str) -> Any:
     return keras.Model(x, y, name=name)
 
 
-def build_ensemble(models: list[Any], flip: bool, name: str = "ensemble") -> Any:
-    """Input -> every member on the input (and on its mirror with `flip`) -> their mean."""
+def build_ensemble(models: list[Any], flip: bool, name: str = "ensemble",
+                   blur: float = 0.0) -> Any:
+    """Input (through a fixed Gaussian blur of `blur` px unless 0) -> every member on it (and on
+    its mirror with `flip`) -> their mean."""
     import keras
 
-    from app.core.layers import HorizontalFlip
+    from app.core.layers import GaussianBlur, HorizontalFlip
 
-    if len(models) < 2 and not flip:
-        raise EmotionLensError("nothing to average: give two or more members, or --flip")
+    if blur < 0:
+        raise EmotionLensError(f"--blur must be 0 or more (got {blur:g})")
+    if len(models) < 2 and not flip and not blur:
+        raise EmotionLensError("nothing to do: give two or more members, or --flip or --blur")
     inp = keras.Input(shape=tuple(models[0].input_shape[1:]), name="face")
-    views = [inp, HorizontalFlip(name="mirror")(inp)] if flip else [inp]
+    seen = GaussianBlur(blur, name="input_blur")(inp) if blur else inp
+    views = [seen, HorizontalFlip(name="mirror")(seen)] if flip else [seen]
     outs = []
     for i, m in enumerate(models):
         member = as_probabilities(m, f"member_{i}")
@@ -137,7 +143,7 @@ def _prepare_out(out: Path, members: list[Any], overwrite: bool) -> None:
 
 def write_ensemble(member_paths: list[str], out: Path, *, flip: bool, name: str | None = None,
                    data: Path | None = None, overwrite: bool = False,
-                   calib_samples: int = CALIB_SAMPLES) -> dict[str, Any]:
+                   calib_samples: int = CALIB_SAMPLES, blur: float = 0.0) -> dict[str, Any]:
     """Build the ensemble of the bundles at `member_paths` into the bundle `out`; returns its
     model.json data."""
     import keras
@@ -145,11 +151,14 @@ def write_ensemble(member_paths: list[str], out: Path, *, flip: bool, name: str 
     from app.core.bundle import file_sha256, write_model_json
     from training.export import (
         FILE_NAMES,
+        build_stamp,
         calibration_images,
         convert_tflite,
         dataset_id,
-        git_commit,
+        input_card,
+        int8_note,
         measure,
+        val_metrics,
     )
     from training.metrics import rounded
     from training.neutral_mean import add_neutral_mean
@@ -168,7 +177,7 @@ def write_ensemble(member_paths: list[str], out: Path, *, flip: bool, name: str 
     labels, spec = first.labels, first.input
     log(f"{len(bundles)} member(s){' x 2 views (flip)' if flip else ''}; loading {data}")
     train, val = _split(data, "train", first), _split(data, "val", first)
-    model = build_ensemble(models, flip)
+    model = build_ensemble(models, flip, blur=blur)
 
     files: dict[str, Path] = {"keras": out / FILE_NAMES["keras"]}
     model.save(str(files["keras"]))
@@ -179,12 +188,7 @@ def write_ensemble(member_paths: list[str], out: Path, *, flip: bool, name: str 
     _check_size(files["int8"])
     log(f"measuring float and int8 on {len(val)} val images")
     measured = measure(model, files, val.x, val.y, labels, spec.mean, spec.std)
-    metrics: dict[str, Any] = {"split": "val", "n": measured["float"]["n"]}
-    metrics.update({k: measured["float"][k]
-                    for k in ("accuracy", "macro_f1", "per_class", "confusion_matrix")})
-    metrics.update({"int8_accuracy": measured["int8"]["accuracy"],
-                    "int8_macro_f1": measured["int8"]["macro_f1"],
-                    "int8_argmax_agreement": measured["int8"]["argmax_agreement_with_float"]})
+    metrics = val_metrics(measured, ["int8"])
 
     prov0 = first.provenance
     ds = str(prov0.get("dataset") or dataset_id(str(data)))
@@ -194,28 +198,21 @@ def write_ensemble(member_paths: list[str], out: Path, *, flip: bool, name: str 
                      "sha256": b.sha256.get(b.files["keras"]) or file_sha256(b.file("keras")),
                      "val_accuracy": b.metrics.get("accuracy")}
                     for p, b in zip(member_paths, bundles, strict=True)],
-        "test_time": {"flip": bool(flip)},
+        "test_time": {"flip": bool(flip), **({"input_blur_sigma": float(blur)} if blur else {})},
         "parameters": int(model.count_params()),
         "dataset": ds,
         "data_source": f"folders:{data}",
         **{k: prov0[k] for k in ("trained_on", "selected_on", "licence") if k in prov0},
-        "created": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "code_commit": git_commit(),
-        "versions": {"keras": keras.__version__, "backend": keras.backend.backend()},
+        **build_stamp(),
     }
     card: dict[str, Any] = {
         "name": name or (f"Ensemble of {len(bundles)}" + (", flip TTA" if flip else "")
                          + f" ({ds})"),
         "labels": list(labels),
-        "input": {
-            "size": spec.size,
-            "channels": spec.channels,
-            "normalization": {"mean": spec.mean, "std": spec.std},
-            "crop": {k: v.to_dict() for k, v in spec.crops.items()},
-        },
+        "input": input_card(spec.size, spec.channels, spec.mean, spec.std,
+                            {k: v.to_dict() for k, v in spec.crops.items()}),
         "files": {k: p.name for k, p in files.items()},
-        "quantization": {"int8": "full integer: int8 input and output, scale/zero_point in the file; "
-                                 f"{min(calib_samples, len(train))} training images calibrate"},
+        "quantization": int8_note(min(calib_samples, len(train))),
         "provenance": provenance,
         "metrics": rounded(metrics),
     }
@@ -247,6 +244,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="member bundle folders (same labels, input and crops)")
     p.add_argument("--flip", action="store_true",
                    help="also average over the horizontally mirrored face (twice the cost)")
+    p.add_argument("--blur", type=float, default=0.0, metavar="SIGMA",
+                   help="every member reads the face through a fixed Gaussian blur of SIGMA px "
+                        "(default 0: none)")
     p.add_argument("--out", required=True, help="bundle folder to write")
     p.add_argument("--name", help="display name in model.json")
     p.add_argument("--data", help="dataset root with train/ and val/ class folders "
@@ -260,7 +260,7 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out)
     card = write_ensemble(args.members, out, flip=args.flip, name=args.name,
                           data=Path(args.data) if args.data else None, overwrite=args.overwrite,
-                          calib_samples=args.calib_samples)
+                          calib_samples=args.calib_samples, blur=args.blur)
     m = card["metrics"]
     print(f"wrote {out}: val accuracy {m['accuracy']:.4f}, macro-F1 {m['macro_f1']:.4f}, "
           f"int8 accuracy {m['int8_accuracy']:.4f}")

@@ -146,11 +146,62 @@ def git_commit() -> str | None:
         return None
 
 
+def val_metrics(measured: dict[str, dict[str, Any]], kinds: list[str]) -> dict[str, Any]:
+    """model.json's `metrics` from `measure()`: the float model's figures on val, and accuracy,
+    macro-F1 and argmax agreement with float for each converted file kind."""
+    flt = measured["float"]
+    metrics: dict[str, Any] = {"split": "val", "n": flt["n"]}
+    metrics.update({k: flt[k] for k in ("accuracy", "macro_f1", "per_class", "confusion_matrix")})
+    for k in kinds:
+        metrics[f"{k}_accuracy"] = measured[k]["accuracy"]
+        metrics[f"{k}_macro_f1"] = measured[k]["macro_f1"]
+        metrics[f"{k}_argmax_agreement"] = measured[k]["argmax_agreement_with_float"]
+    return metrics
+
+
+def input_card(size: int, channels: int, mean: float, std: float,
+               crop: dict[str, Any]) -> dict[str, Any]:
+    """model.json's `input`: what the model takes and which face crop it was trained on."""
+    return {"size": size, "channels": channels, "normalization": {"mean": mean, "std": std},
+            "crop": crop}
+
+
+def int8_note(calib_images: int) -> dict[str, str]:
+    """model.json's `quantization`, for a full-integer file calibrated on `calib_images`."""
+    return {"int8": "full integer: int8 input and output, scale/zero_point in the file; "
+                    f"{calib_images} training images calibrate"}
+
+
+def build_stamp() -> dict[str, Any]:
+    """When, from which commit and with which Keras a bundle was written (for `provenance`)."""
+    import keras
+
+    return {"created": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "code_commit": git_commit(),
+            "versions": {"keras": keras.__version__, "backend": keras.backend.backend()}}
+
+
+def with_input_blur(model: Any, sigma: float) -> Any:
+    """`model` reading its input through a fixed Gaussian blur of `sigma` px (the GaussianBlur
+    layer of app/core/layers.py); `model` itself when `sigma` is 0."""
+    if not sigma:
+        return model
+    if sigma < 0:
+        raise EmotionLensError(f"--blur must be 0 or more (got {sigma})")
+    import keras
+
+    from app.core.layers import GaussianBlur
+
+    inp = keras.Input(shape=tuple(model.input_shape[1:]), name="face")
+    return keras.Model(inp, model(GaussianBlur(sigma, name="input_blur")(inp)), name=model.name)
+
+
 def export_bundle(model: Any, out: Path, *, cfg: Any, labels: tuple[str, ...], size: int,
                   channels: int, train: Any, val: Any, state: Any, data_source: str,
                   kinds: tuple[str, ...] | None = None, extra_metrics: dict | None = None,
-                  ) -> dict[str, Any]:
-    """Write the model files and `model.json` into `out`; returns the model.json data."""
+                  input_blur: float = 0.0) -> dict[str, Any]:
+    """Write the model files and `model.json` into `out`; returns the model.json data. With
+    `input_blur`, `model` should come from `with_input_blur` (the card records the sigma)."""
     import keras
 
     out.mkdir(parents=True, exist_ok=True)
@@ -173,34 +224,16 @@ def export_bundle(model: Any, out: Path, *, cfg: Any, labels: tuple[str, ...], s
     measured = measure(model, files, val.x, val.y, labels)
     ds = dataset_id(data_source)
     n_epochs = int(getattr(state, "epoch", 0))
-    metrics: dict[str, Any] = {
-        "split": "val",
-        "n": measured["float"]["n"],
-        "accuracy": measured["float"]["accuracy"],
-        "macro_f1": measured["float"]["macro_f1"],
-        "per_class": measured["float"]["per_class"],
-        "confusion_matrix": measured["float"]["confusion_matrix"],
-    }
-    for k in tfl_kinds:
-        metrics[f"{k}_accuracy"] = measured[k]["accuracy"]
-        metrics[f"{k}_macro_f1"] = measured[k]["macro_f1"]
-        metrics[f"{k}_argmax_agreement"] = measured[k]["argmax_agreement_with_float"]
+    metrics = val_metrics(measured, tfl_kinds)
     if extra_metrics:
         metrics.update(extra_metrics)
     params = int(model.count_params())
     data = {
         "name": cfg.name or f"{cfg.model} ({ds})",
         "labels": list(labels),
-        "input": {
-            "size": size,
-            "channels": channels,
-            "normalization": {"mean": 0.0, "std": 255.0},
-            "crop": crop_spec_for(ds),
-        },
+        "input": input_card(size, channels, 0.0, 255.0, crop_spec_for(ds)),
         "files": {k: p.name for k, p in files.items()},
-        "quantization": {"int8": "full integer: int8 input and output, scale/zero_point in the file; "
-                                 f"{min(cfg.calib_samples, len(train))} training images calibrate"}
-        if "int8" in files else {},
+        "quantization": int8_note(min(cfg.calib_samples, len(train))) if "int8" in files else {},
         "provenance": {
             "architecture": cfg.model,
             "parameters": params,
@@ -214,9 +247,8 @@ def export_bundle(model: Any, out: Path, *, cfg: Any, labels: tuple[str, ...], s
             "best_epoch": int(getattr(state, "best_epoch", 0)),
             "train_minutes": round(float(getattr(state, "train_seconds", 0.0)) / 60, 1),
             "recipe": _recipe(cfg),
-            "created": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "code_commit": git_commit(),
-            "versions": {"keras": keras.__version__, "backend": keras.backend.backend()},
+            **({"test_time": {"input_blur_sigma": float(input_blur)}} if input_blur else {}),
+            **build_stamp(),
         },
         "metrics": rounded(metrics),
     }
@@ -264,8 +296,9 @@ def _convert_in_tf_subprocess(model: Any, out: Path, kinds: list[str], train: An
 # --------------------------------------------------------------------------- CLI
 
 def rebuild_from_run(run: Path, out: Path, kinds: tuple[str, ...], name: str | None,
-                     write_reports: bool = True) -> dict[str, Any]:
-    """Bundle the best weights of a finished (or interrupted) run into `out`."""
+                     write_reports: bool = True, input_blur: float = 0.0) -> dict[str, Any]:
+    """Bundle the best weights of a finished (or interrupted) run into `out` (read through a
+    fixed Gaussian blur of `input_blur` px when it is not 0)."""
     import keras
 
     from training import config as config_mod
@@ -291,9 +324,10 @@ def rebuild_from_run(run: Path, out: Path, kinds: tuple[str, ...], name: str | N
         model = keras.models.load_model(str(run / LAST_CKPT))
     else:
         raise EmotionLensError(f"no weights in {run} ({BEST_WEIGHTS} or {LAST_CKPT})")
+    model = with_input_blur(model, input_blur)
     data = export_bundle(model, out, cfg=cfg, labels=labels, size=size, channels=channels,
                          train=splits.train, val=splits.val, state=state, data_source=splits.source,
-                         kinds=kinds)
+                         kinds=kinds, input_blur=input_blur)
     if write_reports:
         from training import reports
 
@@ -312,6 +346,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--kinds", default="keras,float16,int8",
                    help="comma-separated: keras, float32, float16, int8 (default keras,float16,int8)")
     p.add_argument("--name", help="display name in model.json")
+    p.add_argument("--blur", type=float, default=0.0, metavar="SIGMA",
+                   help="the model reads faces through a fixed Gaussian blur of SIGMA px, as it "
+                        "saw them in augmented training (default 0: none)")
     p.add_argument("--convert-only", metavar="MODEL_KERAS", help=argparse.SUPPRESS)
     p.add_argument("--calib", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -334,7 +371,9 @@ def main(argv: list[str] | None = None) -> int:
     run = Path(args.run)
     if not run.is_dir():
         raise EmotionLensError(f"run folder not found: {run}")
-    data = rebuild_from_run(run, out, kinds, args.name)
+    if args.blur < 0:
+        raise EmotionLensError(f"--blur must be 0 or more (got {args.blur:g})")
+    data = rebuild_from_run(run, out, kinds, args.name, input_blur=args.blur)
     m = data["metrics"]
     print(f"wrote {out}: val accuracy {m['accuracy']:.4f}, macro-F1 {m['macro_f1']:.4f}"
           + (f", int8 accuracy {m['int8_accuracy']:.4f}" if "int8_accuracy" in m else ""))

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -108,27 +108,52 @@ def _row(frame: FrameResult, labels: tuple[str, ...], file: str | None = None,
     return rows
 
 
+@dataclass
+class BaselinePass:
+    """What the first pass of a calibrated annotation leaves: the baseline of each face seen in the
+    range, and the result of every frame it processed (frames 0 to `last`), which the full run
+    replays rather than computes again. The pipeline is left as after frame `last`."""
+
+    calibrator: FaceCalibrator
+    results: dict[int, FrameResult]
+
+    @property
+    def last(self) -> int:
+        return max(self.results, default=-1)
+
+
 def measure_baseline(source_path: Path, pipeline: Pipeline, start_s: float, end_s: float,
-                     ) -> FaceCalibrator:
+                     progress: ProgressFn | None = None) -> BaselinePass:
     """The first pass of a calibrated annotation: `source_path` from its start to `end_s`
-    through `pipeline` (so that face IDs are those of the full run, which starts over the same
-    way), each face seen from `start_s` to `end_s` measured as neutral."""
+    through a freshly reset `pipeline` (so that face IDs are those of the full run), each face
+    seen from `start_s` to `end_s` measured as neutral. `progress(done, total)` after each frame."""
     calibrator = FaceCalibrator.for_bundle(pipeline.classifier.bundle)
     calibrator.collect_range(start_s, end_s)
     source = open_source(source_path)
+    total = source.frame_count
+
+    def in_range() -> Iterator[Frame]:
+        for frame in source:  # not one frame past the range reaches the detector (it has state)
+            if frame.time_s > end_s:
+                return
+            yield frame
+
+    results: dict[int, FrameResult] = {}
     pipeline.reset()
     try:
-        with pipeline.ahead(source) as frames:
+        with pipeline.ahead(in_range()) as frames:
             for item in frames:
                 result = pipeline.process(item)
-                if result.time_s > end_s:
-                    break
-                calibrator.apply(result)
+                results[result.index] = calibrator.apply(result)
+                if progress:
+                    progress(len(results), total)
+    except BaseException:
+        pipeline.reset()
+        raise
     finally:
         source.close()
-        pipeline.reset()
     calibrator.finish_range()
-    return calibrator
+    return BaselinePass(calibrator, results)
 
 
 def _source_kind(source: object) -> str:
@@ -169,11 +194,12 @@ def _annotate(source_path: Path, outputs: AnnotateOutputs, pipeline: Pipeline,
     if resuming:
         assert outputs.csv is not None
         check_same_run(outputs.csv, identity)
-    calibrator = measure_baseline(source_path, pipeline, *baseline) if baseline else None
+    first = measure_baseline(source_path, pipeline, *baseline, progress=progress) \
+        if baseline else None
+    calibrator = first.calibrator if first is not None else None
     source = open_source(source_path)
     labels = pipeline.labels
     summary = SummaryBuilder(labels)
-    pipeline.reset()
     start, replay = 0, {}
     if resuming and outputs.csv:
         try:
@@ -184,6 +210,11 @@ def _annotate(source_path: Path, outputs: AnnotateOutputs, pipeline: Pipeline,
         start, replay = point.start_frame, point.frames
         with open(outputs.csv, "r+b") as f:
             f.truncate(point.keep_bytes)
+    # frames the baseline pass computed are replayed, not computed again: the pipeline goes on
+    # from its last one, exactly as one pass over the source would
+    computed = first.results if first is not None and start <= first.last + 1 else {}
+    if not computed:
+        pipeline.reset()
         if replay:
             last = replay[max(replay)]
             pipeline.seed(last, next_id=1 + max(f.face_id for r in replay.values() for f in r.faces))
@@ -218,14 +249,20 @@ def _annotate(source_path: Path, outputs: AnnotateOutputs, pipeline: Pipeline,
                     json_rows.extend(_row(done, labels, calibrated=calibrator is not None))
             source.seek(start)
         # decoding and detection run ahead on their own threads; frames already done are replayed
-        frames = pipeline.ahead(source, skip=lambda f: f.index < start)
+        frames = pipeline.ahead(source, skip=lambda f: f.index < start or f.index in computed)
         for item in frames:
             if ctrl_c.pressed or (cancelled is not None and cancelled()):
                 report.cancelled = True
                 break
             frame = item if isinstance(item, Frame) else item.frame
             file = frame.file.name if is_folder and frame.file is not None else None
-            if isinstance(item, Frame):
+            if isinstance(item, Frame) and frame.index >= start:  # computed by the baseline pass
+                result = computed[frame.index]
+                if calibrator is not None:  # now with the range closed: calibrated values
+                    calibrator.apply(result)
+                if csv_writer:
+                    csv_writer.write(result, file or "")
+            elif isinstance(item, Frame):  # in the CSV of the run resumed
                 result = replay.get(frame.index) or FrameResult(frame.index, frame.time_s, [])
                 if calibrator is not None:
                     calibrator.apply(result)
@@ -244,7 +281,7 @@ def _annotate(source_path: Path, outputs: AnnotateOutputs, pipeline: Pipeline,
                 annotated = draw_overlay(frame.image.copy(), result, labels, smoothed=False)
                 if not cv2.imwrite(str(outputs.video), annotated):
                     raise EmotionLensError(f"cannot write image {outputs.video}")
-            if progress:
+            if progress and frame.index not in computed:  # the baseline pass counted those
                 progress(summary.frames, total)
         if is_video:
             report.stopped_early = source.stopped_early and not report.cancelled
@@ -330,5 +367,5 @@ def _run_all(steps: list[Callable[[], object] | None]) -> list[Exception]:
     return failures
 
 
-__all__ = ["AnnotateOutputs", "AnnotateReport", "annotate", "check_outputs",
+__all__ = ["AnnotateOutputs", "AnnotateReport", "BaselinePass", "annotate", "check_outputs",
            "default_outputs", "measure_baseline", "need_bytes"]

@@ -28,3 +28,50 @@ class HorizontalFlip(keras.layers.Layer):
 
     def compute_output_shape(self, input_shape: Any) -> Any:
         return input_shape
+
+
+def gaussian_kernel_1d(sigma: float) -> list[float]:
+    """Normalized Gaussian taps, radius ceil(3 sigma) (at least 1)."""
+    import math
+
+    radius = max(1, math.ceil(3 * sigma))
+    taps = [math.exp(-(i * i) / (2 * sigma * sigma)) for i in range(-radius, radius + 1)]
+    total = sum(taps)
+    return [t / total for t in taps]
+
+
+@keras.saving.register_keras_serializable(package="emotion_lens")
+class GaussianBlur(keras.layers.Layer):
+    """A fixed Gaussian blur of `sigma` px over an NHWC image, borders reflected (as OpenCV's
+    GaussianBlur: BORDER_REFLECT_101), the same for every channel; no trainable weights.
+
+    A model trained on augmented images has seen every face resampled (each rotation, zoom and
+    shift interpolates), so a little smoothing at test time gives it what it learned on. In
+    TFLite it is MIRROR_PAD and one DEPTHWISE_CONV_2D, both with int8 kernels."""
+
+    def __init__(self, sigma: float, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        if not sigma > 0:
+            raise ValueError(f"GaussianBlur needs sigma > 0 (got {sigma})")
+        self.sigma = float(sigma)
+        self._taps = gaussian_kernel_1d(self.sigma)
+
+    def build(self, input_shape: Any) -> None:
+        import numpy as np
+
+        taps = np.asarray(self._taps, dtype="float32")
+        channels = int(input_shape[-1])
+        kernel = np.outer(taps, taps)[:, :, None, None] * np.ones((1, 1, channels, 1), "float32")
+        self.kernel = self.add_weight(name="kernel", shape=kernel.shape, trainable=False,
+                                      initializer=keras.initializers.Constant(kernel))
+
+    def call(self, inputs: Any) -> Any:
+        r = len(self._taps) // 2
+        padded = keras.ops.pad(inputs, [[0, 0], [r, r], [r, r], [0, 0]], mode="reflect")
+        return keras.ops.depthwise_conv(padded, self.kernel, strides=1, padding="valid")
+
+    def compute_output_shape(self, input_shape: Any) -> Any:
+        return input_shape
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "sigma": self.sigma}

@@ -35,6 +35,7 @@ import struct
 import subprocess
 import threading
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -97,6 +98,31 @@ def matroska_frame_header(timestamp: int, nbytes: int) -> bytes:
     return b"\x1f\x43\xb6\x75" + _ebml_size(len(stamp) + len(simple) + nbytes) + stamp + simple
 
 
+def ffmpeg_lines(text: bytes | str) -> list[str]:
+    """FFmpeg's stderr as lines without their "[component @ 0x…]" prefixes, blank lines dropped."""
+    if isinstance(text, bytes):
+        text = text.decode(errors="replace")
+    return [line for raw in text.splitlines() if (line := _FFMPEG_PREFIX.sub("", raw.strip()))]
+
+
+def _own_group() -> dict[str, Any]:
+    """Popen arguments that give FFmpeg a process group (Windows) or session (POSIX) of its own:
+    a terminal's Ctrl-C reaches Python only, which then finishes the file."""
+    if os.name == "nt":
+        return {"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP
+                | getattr(subprocess, "CREATE_NO_WINDOW", 0)}
+    return {"start_new_session": True}
+
+
+def _reason(lines: list[str], code: int | None) -> str:
+    """Why FFmpeg failed, in a few words: its last line, else how it ended."""
+    if lines:
+        return lines[-1]
+    if code is not None and code < 0:
+        return f"killed by signal {_signal_name(-code)}"
+    return f"exit code {code}" if code is not None else "no reason given"
+
+
 def _signal_name(number: int) -> str:
     try:
         return signal.Signals(number).name
@@ -135,11 +161,8 @@ class VideoWriter:
                     "-frag_duration", "1000000",
                     "-use_editlist", "1", str(self.path)]
             # its own process group: a terminal's Ctrl-C must not stop it before the file is whole
-            group = {"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP
-                     | getattr(subprocess, "CREATE_NO_WINDOW", 0)} if os.name == "nt" \
-                else {"start_new_session": True}
             self._proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
-                                          stderr=subprocess.PIPE, **group)
+                                          stderr=subprocess.PIPE, **_own_group())
             self._stderr_thread = threading.Thread(target=self._drain_stderr, daemon=True,
                                                    name="video-encoder-stderr")
             self._stderr_thread.start()
@@ -158,9 +181,7 @@ class VideoWriter:
         assert self._proc is not None and self._proc.stderr is not None
         with contextlib.suppress(OSError, ValueError):
             for raw in self._proc.stderr:
-                line = _FFMPEG_PREFIX.sub("", raw.decode(errors="replace").strip())
-                if line:
-                    self._stderr_lines.append(line)
+                self._stderr_lines.extend(ffmpeg_lines(raw))
 
     def _feed(self, header: bytes) -> None:
         """The pipe's only writer: the header, then each queued frame whole; after a failed
@@ -190,13 +211,7 @@ class VideoWriter:
                 return OSError(number, os.strerror(number), str(self.path))
         if code is not None and code < 0 and code == -getattr(signal, "SIGXFSZ", 0):
             return OSError(errno.EFBIG, os.strerror(errno.EFBIG), str(self.path))  # ulimit -f
-        if lines:
-            reason = lines[-1]
-        elif code is not None and code < 0:
-            reason = f"killed by signal {_signal_name(-code)}"
-        else:
-            reason = f"exit code {code}" if code is not None else "no reason given"
-        return EmotionLensError(f"video encoder {what} {self.path}: {reason}")
+        return EmotionLensError(f"video encoder {what} {self.path}: {_reason(lines, code)}")
 
     def _stopped(self) -> Exception | None:
         """The error to raise when FFmpeg has stopped taking frames (None while it runs)."""
@@ -266,15 +281,13 @@ class VideoWriter:
         cmd += ["-c:v", "copy", "-use_editlist", "1", "-f", "mp4", str(tmp)]
         reason = None
         try:
-            # a session of its own, as the encoder: Ctrl-C in a terminal reaches Python only
+            # a group of its own, as the encoder: Ctrl-C in a terminal reaches Python only
             done = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                  stderr=subprocess.PIPE, start_new_session=True)
+                                  stderr=subprocess.PIPE, **_own_group())
             if done.returncode == 0:
                 os.replace(tmp, target)
                 return
-            lines = [_FFMPEG_PREFIX.sub("", line.strip())
-                     for line in done.stderr.decode(errors="replace").splitlines() if line.strip()]
-            reason = lines[-1] if lines else f"exit code {done.returncode}"
+            reason = _reason(ffmpeg_lines(done.stderr), done.returncode)
         except OSError as exc:
             reason = exc.strerror or str(exc)
         finally:

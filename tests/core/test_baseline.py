@@ -17,6 +17,7 @@ import pytest
 
 from app.cli import main
 from app.core import EmotionLensError
+from app.core.annotate import AnnotateOutputs, annotate
 from app.core.baseline import (
     Baseline,
     FaceCalibrator,
@@ -27,10 +28,13 @@ from app.core.baseline import (
     reference_for,
     reference_from_card,
 )
+from app.core.blazeface import AdaptiveBlazeFaceDetector
 from app.core.bundle import load_bundle, validate
 from app.core.classify import Classifier
+from app.core.pipeline import Pipeline
 from app.core.render import color_for, draw_overlay
-from app.core.results import FaceResult, FrameResult
+from app.core.results import CsvWriter, FaceResult, FrameResult
+from app.core.settings import PipelineSettings
 from tests.media_files import ffmpeg
 
 BASELINE_FACES = 20  # misread neutral faces standing in for one person's few seconds at rest
@@ -295,3 +299,63 @@ def test_export_measures_neutral_mean_with_the_int8_file(fer_val, default_model,
     no_neutral = {}
     add_neutral_mean(no_neutral, None, {}, x[:3], np.zeros(3, int), ("happy", "sad"))
     assert "neutral_mean" not in no_neutral
+
+
+class _CountingDetector(AdaptiveBlazeFaceDetector):
+    """The default detector, counting the frames it is given."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls = 0
+
+    def detect(self, frame_bgr: np.ndarray) -> list:
+        self.calls += 1
+        return super().detect(frame_bgr)
+
+
+def _annotate_csv(clip: Path, model: Path, out: Path, baseline=None, resume=False):
+    """annotate() with the default settings and a counting detector: (report, detector calls,
+    the `done` values progress was given)."""
+    done: list[int] = []
+    detector = _CountingDetector()
+    with Pipeline(PipelineSettings(), model=model, detector=detector) as pipeline:
+        report = annotate(clip, AnnotateOutputs(csv=out), pipeline,
+                          progress=lambda n, _total: done.append(n), resume=resume,
+                          baseline=baseline)
+    return report, detector.calls, done
+
+
+def _rows(path: Path, columns: int | None = None) -> list[list[str]]:
+    with open(path, newline="") as f:
+        return [row[:columns] for row in csv.reader(f)]
+
+
+def test_annotate_baseline_computes_each_frame_once(pan_clip, default_model, tmp_path):
+    """The baseline pass's frames are replayed, not computed again: the detector sees each frame
+    once, progress counts each frame once, and the raw columns are those of a run without a
+    baseline. A resume, from inside the range or after it, ends with the same rows."""
+    plain, plain_calls, _ = _annotate_csv(pan_clip, default_model, tmp_path / "plain.csv")
+    frames = plain.frames
+    assert frames == plain_calls == 36
+    cal_csv = tmp_path / "cal.csv"
+    report, calls, done = _annotate_csv(pan_clip, default_model, cal_csv, baseline=(0.0, 1.0))
+    assert report.frames == frames and calls == frames  # it was frames + 13 + read-ahead before
+    assert done == list(range(1, frames + 1))
+    raw = len(CsvWriter.header(load_bundle(default_model).labels, calibrated=False))
+    whole = _rows(cal_csv)
+    assert [r[:raw] for r in whole] == _rows(tmp_path / "plain.csv", raw)
+    assert set(report.baseline["faces"]) == {"1"}
+    header, lines = whole[0], cal_csv.read_text().splitlines(keepends=True)
+    for cut_frame in (5, 20):  # inside the baseline range (frames 0-12), after it
+        keep = 1 + sum(1 for r in whole[1:] if int(r[0]) < cut_frame)
+        cal_csv.write_text("".join(lines[:keep]))  # as an interrupted run leaves it
+        report, calls, _ = _annotate_csv(pan_clip, default_model, cal_csv, baseline=(0.0, 1.0),
+                                         resume=True)
+        again = _rows(cal_csv)
+        assert again[0] == header and report.frames == frames
+        if cut_frame < 13:  # tracking goes on from the baseline pass: the very same file
+            assert again == whole
+        else:  # tracking seeded from the CSV: the same raw rows and calibrated ones
+            assert [r[:8 + 7] for r in again] == [r[:8 + 7] for r in whole]
+            cal = header.index("cal_angry")
+            assert [r[cal:] for r in again] == [r[cal:] for r in whole]

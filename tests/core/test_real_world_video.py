@@ -21,7 +21,7 @@ import pytest
 from app.cli import main
 from app.core import EmotionLensError
 from app.core.sources import VideoFile
-from app.core.video_writer import VideoWriter
+from app.core.video_writer import VideoWriter, ffmpeg_lines
 from tests.media_files import (
     PHONE_FRAMES,
     audio_seconds,
@@ -186,3 +186,12 @@ def test_the_fragmented_video_stays_when_the_final_copy_fails(tmp_path: Path, ca
     assert "moof" in top_level_boxes(path)
     assert len(frame_times(path)) == 30
     assert "kept" in caplog.text and "fragmented MP4" in caplog.text
+    assert "Is a directory" in caplog.text and "@ 0x" not in caplog.text  # FFmpeg's reason, bare
+
+
+def test_ffmpeg_lines_drop_the_component_prefix() -> None:
+    """FFmpeg's messages reach the user without the "[component @ 0x…]" that starts them."""
+    text = (b"[out#0/mp4 @ 0x55d0c3a0e4c0] Error opening output /x/v.mp4: Is a directory\n\n"
+            b"  Error opening output files: Is a directory  \n")
+    assert ffmpeg_lines(text) == ["Error opening output /x/v.mp4: Is a directory",
+                                  "Error opening output files: Is a directory"]

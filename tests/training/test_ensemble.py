@@ -217,3 +217,29 @@ def test_existing_out_is_refused_without_overwrite(members, tiny_folders, tmp_pa
     assert rc == 2
     assert "--overwrite" in _one_error_line(capsys)
     assert (out / "keep.txt").read_text() == "x"
+
+
+def test_blur_with_flip_reads_the_blurred_face(members, tiny_folders, val_x, tmp_path):
+    """`--blur SIGMA` (here with one member and `--flip`): the mean over the blurred face and its
+    mirror, OpenCV's blur exactly; the card records the sigma; int8 runs it on LiteRT."""
+    import cv2
+
+    from app.core.bundle import load_bundle
+    from app.core.classify import Classifier
+    from app.core.layers import GaussianBlur
+    from training import ensemble
+
+    out = tmp_path / "blur"
+    assert ensemble.main(["--members", str(members[0]), "--flip", "--blur", "0.7", "--out",
+                          str(out), "--data", str(tiny_folders)]) == 0
+    assert load_bundle(out).raw["provenance"]["test_time"] == {"flip": True, "input_blur_sigma": 0.7}
+    faces = val_x[0][:32]
+    k = len(GaussianBlur(0.7)._taps)
+    x = np.stack([cv2.GaussianBlur(f[..., 0].astype(np.float32), (k, k), 0.7)
+                  for f in faces])[..., None] / 255.0
+    want = np.mean([_member_probs(members[0], v) for v in (x, np.ascontiguousarray(x[:, :, ::-1]))],
+                   axis=0)
+    got = Classifier(out, backend="keras").predict(faces)
+    assert np.allclose(got, want, atol=1e-5)
+    q = Classifier(out, backend="int8").predict(faces)
+    assert np.abs(q - got).mean() < 0.03

@@ -131,3 +131,37 @@ def test_help_lists_every_architecture(capsys: pytest.CaptureFixture[str]):
     for opt in ("--model", "--data", "--epochs", "--batch-size", "--lr", "--max-samples", "--out",
                 "--resume", "--seed", "--weights", "--qat", "--prune", "--suite"):
         assert opt in text
+
+
+def test_export_with_input_blur(tiny_run: Path, tiny_folders: Path, tmp_path: Path, capsys):
+    """`training.export --blur SIGMA`: the bundle's model is the run's model on OpenCV's Gaussian
+    blur of the face (in Keras and, full int8, on LiteRT), and its card says so."""
+    import cv2
+
+    from app.core.bundle import load_bundle
+    from app.core.classify import Classifier, load_keras_file
+    from app.core.layers import GaussianBlur
+    from training import export as export_mod
+    from training.data.folders import load_folders
+
+    out = tmp_path / "blurred"
+    assert export_mod.main(["--run", str(tiny_run), "--out", str(out), "--kinds", "keras,int8",
+                            "--blur", "0.8"]) == 0
+    card = load_bundle(out).raw
+    assert card["provenance"]["test_time"] == {"input_blur_sigma": 0.8}
+    assert {"accuracy", "int8_accuracy", "int8_argmax_agreement"} <= set(card["metrics"])
+    faces = load_folders(tiny_folders / "val", size=48, channels=1, use_cache=False).x[:40]
+    k = len(GaussianBlur(0.8)._taps)
+    blurred = np.stack([cv2.GaussianBlur(f[..., 0].astype(np.float32), (k, k), 0.8)
+                        for f in faces])[..., None] / 255.0
+    plain = load_keras_file(tiny_run / "model.keras")
+    want = np.asarray(plain(blurred, training=False))
+    got = Classifier(out, backend="keras").predict(faces)
+    assert np.allclose(got, want, atol=1e-4)
+    assert not np.allclose(np.asarray(plain(faces / 255.0, training=False)), want, atol=1e-3)
+    q = Classifier(out, backend="int8")
+    assert q.model.quantized
+    assert np.abs(q.predict(faces) - got).mean() < 0.03
+    assert export_mod.main(["--run", str(tiny_run), "--out", str(tmp_path / "x"), "--blur", "-1"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["error: --blur must be 0 or more (got -1)"]
