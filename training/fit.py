@@ -7,12 +7,12 @@ and TensorBoard logs.
 from __future__ import annotations
 
 import math
-import time
 from pathlib import Path
 from typing import Any
 
 from training import runtime
 from training.cli import log
+from training.clock import ActiveClock
 from training.config import TrainConfig
 from training.models import compile_model, fine_tunes
 from training.resume import (
@@ -47,11 +47,13 @@ def make_callbacks(cfg: TrainConfig, out: Path | None, state: RunState) -> list[
     saved progress and TensorBoard logs (a search trial passes None: same training, no files)."""
     import keras
 
+    clock = ActiveClock().start()  # epoch times without the pauses (kill -STOP ... -CONT)
+
     class Progress(keras.callbacks.Callback):  # type: ignore[misc]
         """LR schedule (cosine by epoch or by time budget), checkpoints, early stopping, budget."""
 
         def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
-            self._t0 = time.time()
+            self._t0 = clock.now()
             opt = self.model.optimizer
             if cfg.schedule == "cosine" or (cfg.warmup_epochs and epoch < cfg.warmup_epochs):
                 if cfg.time_budget_min > 0:
@@ -65,7 +67,7 @@ def make_callbacks(cfg: TrainConfig, out: Path | None, state: RunState) -> list[
 
         def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
             logs = dict(logs or {})
-            took = time.time() - self._t0
+            took = clock.now() - self._t0
             state.train_seconds += took
             state.epoch = epoch + 1
             lr = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
