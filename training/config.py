@@ -63,6 +63,9 @@ class TrainConfig:
     # resnet50_ippm: pyramid levels and one conv kernel per level ([]: the defaults 1,2,4 / 1,3,5)
     ippm_scales: list[int] = field(default_factory=list)
     ippm_kernels: list[int] = field(default_factory=list)
+    # keep every epoch's weights as epochs/epoch_NNN.weights.h5 in the run folder (not only the
+    # best and the last), so that `training.export --epoch N` can bundle any of them later
+    keep_epochs: bool = False
     # quantization / pruning / export
     export: bool = True
     int8: bool = True

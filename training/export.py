@@ -296,15 +296,17 @@ def _convert_in_tf_subprocess(model: Any, out: Path, kinds: list[str], train: An
 # --------------------------------------------------------------------------- CLI
 
 def rebuild_from_run(run: Path, out: Path, kinds: tuple[str, ...], name: str | None,
-                     write_reports: bool = True, input_blur: float = 0.0) -> dict[str, Any]:
-    """Bundle the best weights of a finished (or interrupted) run into `out` (read through a
-    fixed Gaussian blur of `input_blur` px when it is not 0)."""
+                     write_reports: bool = True, input_blur: float = 0.0,
+                     epoch: int | None = None) -> dict[str, Any]:
+    """Bundle the best weights of a finished (or interrupted) run into `out`, or with `epoch`
+    the weights that run kept of that epoch (`keep_epochs`); read through a fixed Gaussian blur
+    of `input_blur` px when it is not 0."""
     import keras
 
     from training import config as config_mod
     from training.inputs import load_cfg_splits
     from training.models import build_model, resolve_input
-    from training.resume import BEST_WEIGHTS, LAST_CKPT, RunState
+    from training.resume import BEST_WEIGHTS, LAST_CKPT, RunState, epoch_weights
 
     cfg_path = run / "config.json"
     if not cfg_path.is_file():
@@ -314,10 +316,20 @@ def rebuild_from_run(run: Path, out: Path, kinds: tuple[str, ...], name: str | N
         cfg.name = name
     state = RunState(run)
     state.load()
+    kept = None
+    if epoch is not None:
+        state = state.at_epoch(epoch)
+        kept = epoch_weights(run, epoch)
+        if not kept.is_file():
+            raise EmotionLensError(f"{run} kept no weights of epoch {epoch} ({kept} is missing; a "
+                                   f"run keeps every epoch with keep_epochs = true)")
     size, channels = resolve_input(cfg)
     splits = load_cfg_splits(cfg)
     labels = splits.train.labels
-    if (run / BEST_WEIGHTS).is_file():
+    if kept is not None:
+        model = build_model(cfg, len(labels))
+        model.load_weights(str(kept))
+    elif (run / BEST_WEIGHTS).is_file():
         model = build_model(cfg, len(labels))
         model.load_weights(str(run / BEST_WEIGHTS))
     elif (run / LAST_CKPT).is_file():
@@ -346,6 +358,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--kinds", default="keras,float16,int8",
                    help="comma-separated: keras, float32, float16, int8 (default keras,float16,int8)")
     p.add_argument("--name", help="display name in model.json")
+    p.add_argument("--epoch", type=int, metavar="N",
+                   help="bundle epoch N of the run (kept by keep_epochs = true) instead of its best")
     p.add_argument("--blur", type=float, default=0.0, metavar="SIGMA",
                    help="the model reads faces through a fixed Gaussian blur of SIGMA px, as it "
                         "saw them in augmented training (default 0: none)")
@@ -373,7 +387,7 @@ def main(argv: list[str] | None = None) -> int:
         raise EmotionLensError(f"run folder not found: {run}")
     if args.blur < 0:
         raise EmotionLensError(f"--blur must be 0 or more (got {args.blur:g})")
-    data = rebuild_from_run(run, out, kinds, args.name, input_blur=args.blur)
+    data = rebuild_from_run(run, out, kinds, args.name, input_blur=args.blur, epoch=args.epoch)
     m = data["metrics"]
     print(f"wrote {out}: val accuracy {m['accuracy']:.4f}, macro-F1 {m['macro_f1']:.4f}"
           + (f", int8 accuracy {m['int8_accuracy']:.4f}" if "int8_accuracy" in m else ""))

@@ -7,6 +7,7 @@ and TensorBoard logs.
 from __future__ import annotations
 
 import math
+import os
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from training.resume import (
     STATE_FILE,
     RunState,
     commit,
+    epoch_weights,
     fsync_file,
     staged_name,
 )
@@ -108,6 +110,11 @@ def make_callbacks(cfg: TrainConfig, out: Path | None, state: RunState) -> list[
                 self.model.save_weights(str(staged[BEST_WEIGHTS]))
             staged[LAST_CKPT] = out / staged_name(LAST_CKPT)
             self.model.save(str(staged[LAST_CKPT]))
+            if cfg.keep_epochs:  # outside the checkpoint: an extra, written whole or not at all
+                kept = epoch_weights(out, state.epoch)
+                kept.parent.mkdir(exist_ok=True)
+                self.model.save_weights(str(kept.with_name(staged_name(kept.name))))
+                os.replace(kept.with_name(staged_name(kept.name)), kept)
             for path in staged.values():
                 fsync_file(path)
             staged[STATE_FILE] = state.stage()

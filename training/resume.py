@@ -198,6 +198,14 @@ def load_last_model(path: Path) -> Any:
                                f"({first})") from None
 
 
+EPOCHS_DIR = "epochs"  # with keep_epochs: one weights file per epoch
+
+
+def epoch_weights(out: Path, epoch: int) -> Path:
+    """Where a run keeping its epochs (`keep_epochs`) keeps epoch `epoch` (1-based)."""
+    return out / EPOCHS_DIR / f"epoch_{epoch:03d}.weights.h5"
+
+
 def check_same_run(saved: Any, cfg: Any, saved_path: Path) -> None:
     """Refuse to continue the run saved in `saved_path` (config `saved`) with `cfg` when they differ
     in what the checkpointed model was built from."""
@@ -249,6 +257,20 @@ class RunState:
         """The progress written (fsynced) under its temporary name, for `commit`."""
         data = {k: v for k, v in self.__dict__.items() if k != "path"}
         return write_staged(self.path, json.dumps(data, indent=1))
+
+    def at_epoch(self, epoch: int) -> RunState:
+        """The progress as it stood after `epoch` (1-based, at most `self.epoch`): its history cut
+        there, its training time the sum of those epochs' times, and `epoch` as its best (what a
+        bundle of that epoch's weights reports)."""
+        if not 1 <= epoch <= self.epoch:
+            raise EmotionLensError(f"epoch {epoch} is not in this run (epochs 1-{self.epoch} done)")
+        past = RunState(self.path.parent)
+        past.epoch = past.best_epoch = epoch
+        past.history = {k: list(v[:epoch]) for k, v in self.history.items()}
+        past.train_seconds = float(sum(past.history.get("seconds", [])))
+        val = past.history.get("val_accuracy", [])
+        past.best_val_accuracy = float(val[epoch - 1]) if len(val) >= epoch else -1.0
+        return past
 
     def save(self) -> None:
         """Replace the saved progress, the model files of the checkpoint kept as they are."""

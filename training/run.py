@@ -85,6 +85,8 @@ def build_parser() -> argparse.ArgumentParser:
     add("--qat-epochs", type=int, help="QAT fine-tuning epochs (default 2)")
     add("--prune", action=argparse.BooleanOptionalAction, help="magnitude pruning fine-tune")
     add("--prune-sparsity", type=float, help="target sparsity (default 0.5)")
+    add("--keep-epochs", action=argparse.BooleanOptionalAction,
+        help="keep every epoch's weights in OUT/epochs/ (for training.export --epoch N; default off)")
     add("--export", action=argparse.BooleanOptionalAction, help="write the bundle (default on)")
     add("--fp16", action=argparse.BooleanOptionalAction, help="also export float16 .tflite (on)")
     add("--calib-samples", type=int, help="representative images for int8 (default 300)")

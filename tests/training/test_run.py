@@ -165,3 +165,33 @@ def test_export_with_input_blur(tiny_run: Path, tiny_folders: Path, tmp_path: Pa
     assert export_mod.main(["--run", str(tiny_run), "--out", str(tmp_path / "x"), "--blur", "-1"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err == ["error: --blur must be 0 or more (got -1)"]
+
+
+def test_keep_epochs_and_export_of_one_epoch(tiny_folders: Path, tmp_path: Path, capsys):
+    """`--keep-epochs` keeps each epoch's weights; `training.export --epoch N` bundles epoch N
+    with a card that describes that epoch (its val accuracy, 1 epoch, as of then)."""
+    from app.core.bundle import load_bundle
+    from training import export as export_mod
+
+    out = tmp_path / "run"
+    assert run_mod.main([*QUICK, "--epochs", "2", "--keep-epochs", "--no-export", "--data",
+                         str(tiny_folders), "--out", str(out), "--max-samples", "70"]) == 0
+    kept = sorted(p.name for p in (out / "epochs").iterdir())
+    assert kept == ["epoch_001.weights.h5", "epoch_002.weights.h5"]
+    state = json.loads((out / "train_state.json").read_text())
+    for epoch in (1, 2):
+        bundle = tmp_path / f"epoch{epoch}"
+        assert export_mod.main(["--run", str(out), "--epoch", str(epoch), "--out", str(bundle),
+                                "--kinds", "keras,int8"]) == 0
+        card = load_bundle(bundle).raw
+        prov = card["provenance"]
+        assert prov["epochs"] == prov["best_epoch"] == epoch
+        assert card["metrics"]["accuracy"] == pytest.approx(
+            state["history"]["val_accuracy"][epoch - 1], abs=1e-4)
+        assert prov["train_minutes"] == round(sum(state["history"]["seconds"][:epoch]) / 60, 1)
+    capsys.readouterr()
+    assert export_mod.main(["--run", str(out), "--epoch", "5", "--out", str(tmp_path / "x")]) == 2
+    assert capsys.readouterr().err.strip() == "error: epoch 5 is not in this run (epochs 1-2 done)"
+    (out / "epochs" / "epoch_001.weights.h5").unlink()
+    assert export_mod.main(["--run", str(out), "--epoch", "1", "--out", str(tmp_path / "y")]) == 2
+    assert "kept no weights of epoch 1" in capsys.readouterr().err
