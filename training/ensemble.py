@@ -6,7 +6,7 @@
 The bundle's one Keras model computes the mean of the members' softmax outputs over the input and,
 with `--flip`, over its horizontal mirror too (the `HorizontalFlip` layer of app/core/layers.py,
 safe-mode loadable, REVERSE_V2 in TFLite). With `--blur SIGMA` the members read the face through a
-fixed Gaussian blur (the `GaussianBlur` layer: MIRROR_PAD and DEPTHWISE_CONV_2D in TFLite).
+fixed Gaussian blur (the `GaussianBlur` layer: REVERSE_V2, CONCATENATION and DEPTHWISE_CONV_2D in TFLite).
 Written like `training.export` writes a bundle: `model.keras`, `model_int8.tflite` (full integer,
 calibrated on training images) and `model.json` with float and int8 metrics measured on the
 validation split. Because it is an ordinary model file,

@@ -162,6 +162,11 @@ def test_export_with_input_blur(tiny_run: Path, tiny_folders: Path, tmp_path: Pa
     q = Classifier(out, backend="int8")
     assert q.model.quantized
     assert np.abs(q.predict(faces) - got).mean() < 0.03
+    from ai_edge_litert.interpreter import Interpreter
+
+    ops = {o["op_name"] for o in Interpreter(model_path=str(out / "model_int8.tflite"))
+           ._get_ops_details()}
+    assert "DEPTHWISE_CONV_2D" in ops and "MIRROR_PAD" not in ops  # MIRROR_PAD: 10× the time
     assert export_mod.main(["--run", str(tiny_run), "--out", str(tmp_path / "x"), "--blur", "-1"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err == ["error: --blur must be 0 or more (got -1)"]
