@@ -363,6 +363,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--blur", type=float, default=0.0, metavar="SIGMA",
                    help="the model reads faces through a fixed Gaussian blur of SIGMA px, as it "
                         "saw them in augmented training (default 0: none)")
+    p.add_argument("--overwrite", action="store_true", help="write into a non-empty --out")
     p.add_argument("--convert-only", metavar="MODEL_KERAS", help=argparse.SUPPRESS)
     p.add_argument("--calib", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -387,6 +388,10 @@ def main(argv: list[str] | None = None) -> int:
         raise EmotionLensError(f"run folder not found: {run}")
     if args.blur < 0:
         raise EmotionLensError(f"--blur must be 0 or more (got {args.blur:g})")
+    if out.exists() and not out.is_dir():
+        raise EmotionLensError(f"--out {out} is a file, not a folder")
+    if out.is_dir() and any(out.iterdir()) and not args.overwrite:
+        raise EmotionLensError(f"--out {out} exists and is not empty (add --overwrite to replace it)")
     data = rebuild_from_run(run, out, kinds, args.name, input_blur=args.blur, epoch=args.epoch)
     m = data["metrics"]
     print(f"wrote {out}: val accuracy {m['accuracy']:.4f}, macro-F1 {m['macro_f1']:.4f}"

@@ -31,7 +31,8 @@ class LiteRTModel:
         inp = self._interp.get_input_details()
         out = self._interp.get_output_details()
         if len(inp) != 1 or len(out) != 1:
-            raise EmotionLensError(f"{path.name}: expected one input and one output tensor")
+            raise EmotionLensError(f"cannot load {path.name}: the .tflite model has {len(inp)} "
+                                   f"input(s) and {len(out)} output(s), not one of each")
         self._in, self._out = inp[0], out[0]
         try:  # a damaged file can parse and still fail here (a bad shape, quantization or buffer)
             self.input_shape = tuple(int(d) for d in self._in["shape"])

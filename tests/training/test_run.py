@@ -170,6 +170,15 @@ def test_export_with_input_blur(tiny_run: Path, tiny_folders: Path, tmp_path: Pa
     assert export_mod.main(["--run", str(tiny_run), "--out", str(tmp_path / "x"), "--blur", "-1"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err == ["error: --blur must be 0 or more (got -1)"]
+    # an existing bundle is never replaced silently
+    before = (out / "model_int8.tflite").read_bytes()
+    assert export_mod.main(["--run", str(tiny_run), "--out", str(out), "--kinds", "int8"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"error: --out {out} exists and is not empty (add --overwrite to replace it)"]
+    assert (out / "model_int8.tflite").read_bytes() == before
+    assert export_mod.main(["--run", str(tiny_run), "--out", str(out), "--kinds", "keras,int8",
+                            "--overwrite"]) == 0
+    assert "test_time" not in load_bundle(out).raw["provenance"]  # replaced: no blur this time
 
 
 def test_keep_epochs_and_export_of_one_epoch(tiny_folders: Path, tmp_path: Path, capsys):
