@@ -199,9 +199,11 @@ def with_input_blur(model: Any, sigma: float) -> Any:
 def export_bundle(model: Any, out: Path, *, cfg: Any, labels: tuple[str, ...], size: int,
                   channels: int, train: Any, val: Any, state: Any, data_source: str,
                   kinds: tuple[str, ...] | None = None, extra_metrics: dict | None = None,
-                  input_blur: float = 0.0) -> dict[str, Any]:
+                  input_blur: float = 0.0, averaged_epochs: list[int] | None = None,
+                  ) -> dict[str, Any]:
     """Write the model files and `model.json` into `out`; returns the model.json data. With
-    `input_blur`, `model` should come from `with_input_blur` (the card records the sigma)."""
+    `input_blur`, `model` should come from `with_input_blur` (the card records the sigma); with
+    `averaged_epochs`, the card says whose weights `model` averages."""
     import keras
 
     out.mkdir(parents=True, exist_ok=True)
@@ -246,6 +248,7 @@ def export_bundle(model: Any, out: Path, *, cfg: Any, labels: tuple[str, ...], s
             "epochs": n_epochs,
             "best_epoch": int(getattr(state, "best_epoch", 0)),
             "train_minutes": round(float(getattr(state, "train_seconds", 0.0)) / 60, 1),
+            **({"averaged_epochs": list(averaged_epochs)} if averaged_epochs else {}),
             "recipe": _recipe(cfg),
             **({"test_time": {"input_blur_sigma": float(input_blur)}} if input_blur else {}),
             **build_stamp(),
@@ -295,12 +298,38 @@ def _convert_in_tf_subprocess(model: Any, out: Path, kinds: list[str], train: An
 
 # --------------------------------------------------------------------------- CLI
 
+def parse_epochs(text: str) -> list[int]:
+    """"54" -> [54]; "52,54-56" -> [52, 54, 55, 56] (sorted, no repeats); one line when bad."""
+    epochs: set[int] = set()
+    for part in (p.strip() for p in text.split(",")):
+        first, dash, last = part.partition("-")
+        try:
+            a, b = int(first), int(last) if dash else int(first)
+        except ValueError:
+            raise EmotionLensError(f"--epoch {text}: give epochs as N, N,M or N-M") from None
+        if a < 1 or b < a:
+            raise EmotionLensError(f"--epoch {text}: epochs count from 1, ranges go upwards")
+        epochs.update(range(a, b + 1))
+    return sorted(epochs)
+
+
+def average_weights(models: list[Any]) -> Any:
+    """The first of `models` holding the mean of all their weights (batch-norm statistics
+    included): stochastic weight averaging of epochs of one run."""
+    import numpy as np
+
+    weights = [m.get_weights() for m in models]
+    models[0].set_weights([np.mean([w[i] for w in weights], axis=0)
+                           for i in range(len(weights[0]))])
+    return models[0]
+
+
 def rebuild_from_run(run: Path, out: Path, kinds: tuple[str, ...], name: str | None,
                      write_reports: bool = True, input_blur: float = 0.0,
-                     epoch: int | None = None) -> dict[str, Any]:
-    """Bundle the best weights of a finished (or interrupted) run into `out`, or with `epoch`
-    the weights that run kept of that epoch (`keep_epochs`); read through a fixed Gaussian blur
-    of `input_blur` px when it is not 0."""
+                     epochs: list[int] | None = None) -> dict[str, Any]:
+    """Bundle the best weights of a finished (or interrupted) run into `out`; with `epochs`, the
+    weights the run kept of that epoch (`keep_epochs`), or of several their average; read
+    through a fixed Gaussian blur of `input_blur` px when it is not 0."""
     import keras
 
     from training import config as config_mod
@@ -316,19 +345,24 @@ def rebuild_from_run(run: Path, out: Path, kinds: tuple[str, ...], name: str | N
         cfg.name = name
     state = RunState(run)
     state.load()
-    kept = None
-    if epoch is not None:
-        state = state.at_epoch(epoch)
-        kept = epoch_weights(run, epoch)
-        if not kept.is_file():
-            raise EmotionLensError(f"{run} kept no weights of epoch {epoch} ({kept} is missing; a "
-                                   f"run keeps every epoch with keep_epochs = true)")
+    kept: list[Path] = []
+    if epochs:
+        state = state.at_epoch(max(epochs))
+        kept = [epoch_weights(run, e) for e in epochs]
+        missing = [e for e, path in zip(epochs, kept, strict=True) if not path.is_file()]
+        if missing:
+            raise EmotionLensError(f"{run} kept no weights of epoch {', '.join(map(str, missing))} "
+                                   f"({kept[epochs.index(missing[0])]} is missing; a run keeps every "
+                                   f"epoch with keep_epochs = true)")
     size, channels = resolve_input(cfg)
     splits = load_cfg_splits(cfg)
     labels = splits.train.labels
-    if kept is not None:
-        model = build_model(cfg, len(labels))
-        model.load_weights(str(kept))
+    if kept:
+        models = []
+        for path in kept:
+            models.append(build_model(cfg, len(labels)))
+            models[-1].load_weights(str(path))
+        model = average_weights(models)
     elif (run / BEST_WEIGHTS).is_file():
         model = build_model(cfg, len(labels))
         model.load_weights(str(run / BEST_WEIGHTS))
@@ -339,7 +373,8 @@ def rebuild_from_run(run: Path, out: Path, kinds: tuple[str, ...], name: str | N
     model = with_input_blur(model, input_blur)
     data = export_bundle(model, out, cfg=cfg, labels=labels, size=size, channels=channels,
                          train=splits.train, val=splits.val, state=state, data_source=splits.source,
-                         kinds=kinds, input_blur=input_blur)
+                         kinds=kinds, input_blur=input_blur,
+                         averaged_epochs=epochs if epochs and len(epochs) > 1 else None)
     if write_reports:
         from training import reports
 
@@ -358,8 +393,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--kinds", default="keras,float16,int8",
                    help="comma-separated: keras, float32, float16, int8 (default keras,float16,int8)")
     p.add_argument("--name", help="display name in model.json")
-    p.add_argument("--epoch", type=int, metavar="N",
-                   help="bundle epoch N of the run (kept by keep_epochs = true) instead of its best")
+    p.add_argument("--epoch", metavar="N[,M-K]",
+                   help="bundle epoch N of the run (kept by keep_epochs = true) instead of its best; "
+                        "several (52,54-56): the average of their weights")
     p.add_argument("--blur", type=float, default=0.0, metavar="SIGMA",
                    help="the model reads faces through a fixed Gaussian blur of SIGMA px, as it "
                         "saw them in augmented training (default 0: none)")
@@ -392,7 +428,8 @@ def main(argv: list[str] | None = None) -> int:
         raise EmotionLensError(f"--out {out} is a file, not a folder")
     if out.is_dir() and any(out.iterdir()) and not args.overwrite:
         raise EmotionLensError(f"--out {out} exists and is not empty (add --overwrite to replace it)")
-    data = rebuild_from_run(run, out, kinds, args.name, input_blur=args.blur, epoch=args.epoch)
+    epochs = parse_epochs(args.epoch) if args.epoch is not None else None
+    data = rebuild_from_run(run, out, kinds, args.name, input_blur=args.blur, epochs=epochs)
     m = data["metrics"]
     print(f"wrote {out}: val accuracy {m['accuracy']:.4f}, macro-F1 {m['macro_f1']:.4f}"
           + (f", int8 accuracy {m['int8_accuracy']:.4f}" if "int8_accuracy" in m else ""))

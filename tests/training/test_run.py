@@ -203,7 +203,22 @@ def test_keep_epochs_and_export_of_one_epoch(tiny_folders: Path, tmp_path: Path,
         assert card["metrics"]["accuracy"] == pytest.approx(
             state["history"]["val_accuracy"][epoch - 1], abs=1e-4)
         assert prov["train_minutes"] == round(sum(state["history"]["seconds"][:epoch]) / 60, 1)
+    # several epochs: the mean of their weights (stochastic weight averaging), one model
+    from app.core.classify import load_keras_file
+
+    assert export_mod.main(["--run", str(out), "--epoch", "1-2", "--out", str(tmp_path / "avg"),
+                            "--kinds", "keras,int8"]) == 0
+    card = load_bundle(tmp_path / "avg").raw
+    assert card["provenance"]["averaged_epochs"] == [1, 2] and card["provenance"]["epochs"] == 2
+    one, two, avg = (load_keras_file(tmp_path / d / "model.keras").get_weights()
+                     for d in ("epoch1", "epoch2", "avg"))
+    assert len(avg) == len(one) and all(np.allclose(a, (b + c) / 2, atol=1e-6)
+                                        for a, b, c in zip(avg, one, two, strict=True))
+    assert not all(np.allclose(b, c) for b, c in zip(one, two, strict=True))
     capsys.readouterr()
+    for bad in ("2-1", "x", "0"):
+        assert export_mod.main(["--run", str(out), "--epoch", bad, "--out", str(tmp_path / "x")]) == 2
+        assert capsys.readouterr().err.strip().startswith(f"error: --epoch {bad}: ")
     assert export_mod.main(["--run", str(out), "--epoch", "5", "--out", str(tmp_path / "x")]) == 2
     assert capsys.readouterr().err.strip() == "error: epoch 5 is not in this run (epochs 1-2 done)"
     (out / "epochs" / "epoch_001.weights.h5").unlink()
