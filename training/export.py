@@ -6,7 +6,9 @@ training images; **int8 input and output**, scale/zero-point stored in the file)
 
 `python -m training.export --run RUN_DIR --out BUNDLE_DIR [--kinds int8,keras]` (re)builds a bundle
 from a finished run, re-measuring float and int8 metrics on the validation split; re-running it picks
-up a new `training/configs/crops/<dataset>.toml`.
+up a new `training/configs/crops/<dataset>.toml`. `--epoch N` bundles an epoch the run kept
+(`keep_epochs`) instead of its best, `--epoch 52,54-55` the mean of those epochs' weights (SWA);
+`--blur SIGMA` puts a fixed Gaussian blur in front of the model; `--overwrite` replaces a bundle.
 
 TFLite conversion needs the TensorFlow backend; under another Keras backend the model is saved as
 `.keras` and converted in a TensorFlow subprocess.
