@@ -104,14 +104,20 @@ def test_pipeline_gives_the_same_labels_with_either_detector(media, default_mode
                 results[name] = [pipe.process(f) for f in video]
             finally:
                 video.close()
-    agree = total = 0
+    agree = total = decided = agree_decided = 0
     for a, b in zip(results["mediapipe"], results["blazeface"], strict=True):
         assert len(a.faces) == len(b.faces)
         for fa, fb in zip(a.faces, b.faces, strict=True):
-            total += 1
-            agree += int(np.argmax(fa.probs) == np.argmax(fb.probs))
+            same = int(np.argmax(fa.probs) == np.argmax(fb.probs))
+            top2 = np.sort(fa.probs)[-2:]
+            is_decided = int(top2[1] - top2[0] > 0.1)  # not a near-tie that any pixel can flip
+            total, agree = total + 1, agree + same
+            decided, agree_decided = decided + is_decided, agree_decided + same * is_decided
             assert np.abs(fa.probs - fb.probs).max() < 0.2
-    assert total >= 100 and agree / total >= 0.95
+    # the sample's smiling woman looking down is a near-tie of happy and sad for the default in
+    # some frames (2026-12-01: 6 of 115, each within 0.05): those may flip, no decided one may
+    assert total >= 100 and decided >= 60 and agree_decided == decided, (agree_decided, decided)
+    assert agree / total >= 0.9, (agree, total)
 
 
 def test_detection_type(media):
