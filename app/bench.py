@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import resource
 import sys
 import time
@@ -28,6 +27,7 @@ import numpy as np
 
 from app import __version__
 from app.core import EmotionLensError
+from app.core.machine import machine_info
 from app.core.prefetch import ReadAhead
 from app.core.settings import PipelineSettings
 from app.core.settings_args import settings_from_args
@@ -60,20 +60,6 @@ def cpu_seconds() -> float:
     """User + system CPU time of this process (all threads)."""
     r = resource.getrusage(resource.RUSAGE_SELF)
     return r.ru_utime + r.ru_stime
-
-
-def machine_info() -> dict[str, Any]:
-    """What the figures came from: CPU model, cores, load while measuring."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {"cpu": cpu, "logical_cpus": os.cpu_count(), "python": platform.python_version(),
-            "system": f"{platform.system()} {platform.release()}"}
 
 
 def loadavg() -> list[float] | None:

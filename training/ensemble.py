@@ -154,6 +154,7 @@ def write_ensemble(member_paths: list[str], out: Path, *, flip: bool, name: str 
         build_stamp,
         calibration_images,
         convert_tflite,
+        cost_card,
         dataset_id,
         input_card,
         int8_note,
@@ -215,6 +216,7 @@ def write_ensemble(member_paths: list[str], out: Path, *, flip: bool, name: str 
         "quantization": int8_note(min(calib_samples, len(train))),
         "provenance": provenance,
         "metrics": rounded(metrics),
+        "cost": cost_card(files),
     }
     add_neutral_mean(card, model, files, val.x, val.y, labels, dataset=ds)
     write_model_json(out, card)

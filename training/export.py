@@ -183,6 +183,42 @@ def build_stamp() -> dict[str, Any]:
             "versions": {"keras": keras.__version__, "backend": keras.backend.backend()}}
 
 
+def int8_cost(path: Path, threads: int = 2, runs: int = 100) -> dict[str, Any]:
+    """What the int8 file costs here, on LiteRT (the app's runtime): median ms per call for one
+    face and for a batch of four (best of 3 medians, after a warm-up), and the machine. Other
+    work on the machine at the time counts too: a card's figure, not a benchmark."""
+    import time
+
+    from app.core.classify import LiteRTModel
+    from app.core.machine import machine_info
+
+    model = LiteRTModel(path, num_threads=threads)
+    result: dict[str, Any] = {"runtime": "LiteRT", "threads": threads}
+    for faces, key in ((1, "ms_per_face"), (4, "ms_per_4_faces")):
+        x = np.zeros((faces, *model.input_shape[1:]), np.float32)
+        for _ in range(20):
+            model.predict(x)
+        medians = []
+        for _ in range(3):
+            times = []
+            for _ in range(runs):
+                t0 = time.perf_counter()
+                model.predict(x)
+                times.append(time.perf_counter() - t0)
+            medians.append(float(np.median(times)) * 1e3)
+        result[key] = round(min(medians), 3)
+    result["machine"] = machine_info()
+    return result
+
+
+def cost_card(files: dict[str, Path]) -> dict[str, Any]:
+    """model.json's `cost`: each model file's size and, with an int8 file, what it costs here."""
+    card: dict[str, Any] = {"file_bytes": {p.name: p.stat().st_size for p in files.values()}}
+    if "int8" in files:
+        card["int8"] = int8_cost(files["int8"])
+    return card
+
+
 def with_input_blur(model: Any, sigma: float) -> Any:
     """`model` reading its input through a fixed Gaussian blur of `sigma` px (the GaussianBlur
     layer of app/core/layers.py); `model` itself when `sigma` is 0."""
@@ -256,6 +292,7 @@ def export_bundle(model: Any, out: Path, *, cfg: Any, labels: tuple[str, ...], s
             **build_stamp(),
         },
         "metrics": rounded(metrics),
+        "cost": cost_card(files),
     }
     from app.core.bundle import write_model_json
     from training.neutral_mean import add_neutral_mean

@@ -232,7 +232,10 @@ def test_blur_with_flip_reads_the_blurred_face(members, tiny_folders, val_x, tmp
     out = tmp_path / "blur"
     assert ensemble.main(["--members", str(members[0]), "--flip", "--blur", "0.7", "--out",
                           str(out), "--data", str(tiny_folders)]) == 0
-    assert load_bundle(out).raw["provenance"]["test_time"] == {"flip": True, "input_blur_sigma": 0.7}
+    card = load_bundle(out).raw
+    assert card["provenance"]["test_time"] == {"flip": True, "input_blur_sigma": 0.7}
+    assert set(card["cost"]["file_bytes"]) == {"model.keras", "model_int8.tflite"}
+    assert card["cost"]["int8"]["ms_per_face"] > 0
     faces = val_x[0][:32]
     k = len(GaussianBlur(0.7)._taps)
     x = np.stack([cv2.GaussianBlur(f[..., 0].astype(np.float32), (k, k), 0.7)

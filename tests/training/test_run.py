@@ -149,6 +149,11 @@ def test_export_with_input_blur(tiny_run: Path, tiny_folders: Path, tmp_path: Pa
                             "--blur", "0.8"]) == 0
     card = load_bundle(out).raw
     assert card["provenance"]["test_time"] == {"input_blur_sigma": 0.8}
+    cost = card["cost"]  # the card says what the files weigh and what int8 costs, and where
+    assert cost["file_bytes"] == {n: (out / n).stat().st_size
+                                  for n in ("model.keras", "model_int8.tflite")}
+    assert 0 < cost["int8"]["ms_per_face"] <= cost["int8"]["ms_per_4_faces"] < 1000
+    assert cost["int8"]["runtime"] == "LiteRT" and cost["int8"]["machine"]["logical_cpus"] >= 1
     assert {"accuracy", "int8_accuracy", "int8_argmax_agreement"} <= set(card["metrics"])
     faces = load_folders(tiny_folders / "val", size=48, channels=1, use_cache=False).x[:40]
     k = len(GaussianBlur(0.8)._taps)
