@@ -81,9 +81,9 @@ def build_ensemble(models: list[Any], flip: bool, name: str = "ensemble",
     import keras
 
     from app.core.layers import GaussianBlur, HorizontalFlip
+    from training.export import check_blur
 
-    if blur < 0:
-        raise EmotionLensError(f"--blur must be 0 or more (got {blur:g})")
+    check_blur(blur)
     if len(models) < 2 and not flip and not blur:
         raise EmotionLensError("nothing to do: give two or more members, or --flip or --blur")
     inp = keras.Input(shape=tuple(models[0].input_shape[1:]), name="face")
@@ -132,12 +132,11 @@ def _split(data: Path, split: str, bundle: Any) -> Any:
 
 
 def _prepare_out(out: Path, members: list[Any], overwrite: bool) -> None:
-    if out.exists() and not out.is_dir():
-        raise EmotionLensError(f"--out {out} is a file, not a folder")
+    from training.export import check_out
+
     if any(out.resolve() == b.path.resolve() for b in members):
         raise EmotionLensError(f"--out {out} is one of the members")
-    if out.is_dir() and any(out.iterdir()) and not overwrite:
-        raise EmotionLensError(f"--out {out} exists and is not empty (add --overwrite to replace it)")
+    check_out(out, overwrite)
     out.mkdir(parents=True, exist_ok=True)
 
 

@@ -219,13 +219,27 @@ def cost_card(files: dict[str, Path]) -> dict[str, Any]:
     return card
 
 
+def check_blur(sigma: float) -> float:
+    """`sigma` of `--blur` (training.export, training.ensemble): 0 (none) or more."""
+    if sigma < 0:
+        raise EmotionLensError(f"--blur must be 0 or more (got {sigma:g})")
+    return sigma
+
+
+def check_out(out: Path, overwrite: bool) -> None:
+    """Refuse, in one line, an `--out` bundle folder that is a file, or that holds files and may
+    not be replaced (no `--overwrite`)."""
+    if out.exists() and not out.is_dir():
+        raise EmotionLensError(f"--out {out} is a file, not a folder")
+    if out.is_dir() and any(out.iterdir()) and not overwrite:
+        raise EmotionLensError(f"--out {out} exists and is not empty (add --overwrite to replace it)")
+
+
 def with_input_blur(model: Any, sigma: float) -> Any:
     """`model` reading its input through a fixed Gaussian blur of `sigma` px (the GaussianBlur
     layer of app/core/layers.py); `model` itself when `sigma` is 0."""
-    if not sigma:
+    if not check_blur(sigma):
         return model
-    if sigma < 0:
-        raise EmotionLensError(f"--blur must be 0 or more (got {sigma})")
     import keras
 
     from app.core.layers import GaussianBlur
@@ -461,12 +475,8 @@ def main(argv: list[str] | None = None) -> int:
     run = Path(args.run)
     if not run.is_dir():
         raise EmotionLensError(f"run folder not found: {run}")
-    if args.blur < 0:
-        raise EmotionLensError(f"--blur must be 0 or more (got {args.blur:g})")
-    if out.exists() and not out.is_dir():
-        raise EmotionLensError(f"--out {out} is a file, not a folder")
-    if out.is_dir() and any(out.iterdir()) and not args.overwrite:
-        raise EmotionLensError(f"--out {out} exists and is not empty (add --overwrite to replace it)")
+    check_blur(args.blur)
+    check_out(out, args.overwrite)
     epochs = parse_epochs(args.epoch) if args.epoch is not None else None
     data = rebuild_from_run(run, out, kinds, args.name, input_blur=args.blur, epochs=epochs)
     m = data["metrics"]
