@@ -211,6 +211,24 @@ def int8_cost(path: Path, threads: int = 2, runs: int = 100) -> dict[str, Any]:
     return result
 
 
+def hardware_card(hardware: list[dict[str, Any]], epochs: int) -> list[dict[str, Any]]:
+    """The machines that trained epochs 1..`epochs` (the run's `hardware` list, cut there); epochs
+    that no entry covers (trained before runs recorded their hardware) as `"recorded": false`."""
+    out: list[dict[str, Any]] = []
+    nxt = 1
+    for h in sorted(hardware, key=lambda h: h["epochs"][0]):
+        first, last = h["epochs"][0], min(h["epochs"][1], epochs)
+        if first > epochs:
+            break
+        if first > nxt:
+            out.append({"epochs": [nxt, first - 1], "recorded": False})
+        out.append({**{k: v for k, v in h.items() if k != "epochs"}, "epochs": [first, last]})
+        nxt = max(nxt, last + 1)
+    if nxt <= epochs:
+        out.append({"epochs": [nxt, epochs], "recorded": False})
+    return out
+
+
 def cost_card(files: dict[str, Path]) -> dict[str, Any]:
     """model.json's `cost`: each model file's size and, with an int8 file, what it costs here."""
     card: dict[str, Any] = {"file_bytes": {p.name: p.stat().st_size for p in files.values()}}
@@ -300,6 +318,7 @@ def export_bundle(model: Any, out: Path, *, cfg: Any, labels: tuple[str, ...], s
             "epochs": n_epochs,
             "best_epoch": int(getattr(state, "best_epoch", 0)),
             "train_minutes": round(float(getattr(state, "train_seconds", 0.0)) / 60, 1),
+            "hardware": hardware_card(getattr(state, "hardware", []), n_epochs),
             **({"averaged_epochs": list(averaged_epochs)} if averaged_epochs else {}),
             "recipe": _recipe(cfg),
             **({"test_time": {"input_blur_sigma": float(input_blur)}} if input_blur else {}),

@@ -44,12 +44,47 @@ def tensorboard_available() -> bool:
     return importlib.util.find_spec("tensorboard") is not None
 
 
+def training_machine() -> dict[str, Any]:
+    """What this process trains on, for the run's `hardware` list and the model card: CPU model,
+    logical CPUs, the Keras backend and its accelerator ("none" when it computes on the CPU)."""
+    import keras
+
+    from app.core.machine import machine_info
+
+    info = machine_info()
+    backend = keras.backend.backend()
+    accelerator = "none"
+    try:
+        if backend == "jax":
+            import jax
+
+            gpus = [d for d in jax.devices() if d.platform != "cpu"]
+            accelerator = f"{len(gpus)}× {gpus[0].device_kind}" if gpus else "none"
+        elif backend == "torch":
+            import torch
+
+            if torch.cuda.is_available():
+                accelerator = f"{torch.cuda.device_count()}× {torch.cuda.get_device_name(0)}"
+        elif backend == "tensorflow":
+            import tensorflow as tf
+
+            gpus = tf.config.list_physical_devices("GPU")
+            if gpus:
+                name = tf.config.experimental.get_device_details(gpus[0]).get("device_name", "GPU")
+                accelerator = f"{len(gpus)}× {name}"
+    except Exception:  # an accelerator that cannot say what it is still trains
+        accelerator = "unknown"
+    return {"cpu": info["cpu"], "logical_cpus": info["logical_cpus"], "backend": backend,
+            "accelerator": accelerator}
+
+
 def make_callbacks(cfg: TrainConfig, out: Path | None, state: RunState) -> list[Any]:
     """The LR schedule, early stopping and time budget of a run; with `out` also its checkpoints,
     saved progress and TensorBoard logs (a search trial passes None: same training, no files)."""
     import keras
 
     clock = ActiveClock().start()  # epoch times without the pauses (kill -STOP ... -CONT)
+    machine = training_machine()
 
     class Progress(keras.callbacks.Callback):  # type: ignore[misc]
         """LR schedule (cosine by epoch or by time budget), checkpoints, early stopping, budget."""
@@ -72,6 +107,7 @@ def make_callbacks(cfg: TrainConfig, out: Path | None, state: RunState) -> list[
             took = clock.now() - self._t0
             state.train_seconds += took
             state.epoch = epoch + 1
+            state.record_hardware(machine)
             lr = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
             logs["lr"] = lr
             logs["seconds"] = took

@@ -149,6 +149,12 @@ def recover(folder: Path, optional: tuple[str, ...] = ()) -> dict[str, Any] | No
     return manifest
 
 
+def _hardware_ok(hardware: Any) -> bool:
+    return isinstance(hardware, list) and all(
+        isinstance(h, dict) and isinstance(h.get("epochs"), list) and len(h["epochs"]) == 2
+        and all(isinstance(e, int) and not isinstance(e, bool) for e in h["epochs"]) for h in hardware)
+
+
 def read_state(path: Path) -> dict[str, Any]:
     """train_state.json as a dict with the fields a resume needs; one line when it is damaged."""
     folder = path.parent
@@ -160,10 +166,12 @@ def read_state(path: Path) -> dict[str, Any]:
     ok = (isinstance(data, dict) and isinstance(data.get("epoch"), int)
           and not isinstance(data["epoch"], bool) and data["epoch"] >= 0
           and isinstance(data.get("history", {}), dict)
-          and isinstance(data.get("best_val_accuracy", 0.0), int | float))
+          and isinstance(data.get("best_val_accuracy", 0.0), int | float)
+          and _hardware_ok(data.get("hardware", [])))
     if not ok:
         raise EmotionLensError(f"run {folder}: {path.name} is damaged (no whole epoch count and "
-                               f"history in it); restore it, or start afresh in another --out")
+                               f"history in it, or a broken hardware list); restore it, or start "
+                               f"afresh in another --out")
     return data
 
 
@@ -242,6 +250,18 @@ class RunState:
         self.finished = False
         self.epochs_without_improvement = 0
         self.frozen_done = False
+        # what trained which epochs: [{"cpu", "logical_cpus", "backend", "epochs": [first, last]}]
+        self.hardware: list[dict[str, Any]] = []
+
+    def record_hardware(self, machine: dict[str, Any]) -> None:
+        """Count the epoch just done (`self.epoch`) as trained on `machine` (the same machine as
+        the epoch before it extends that entry's epoch range)."""
+        last = self.hardware[-1] if self.hardware else None
+        if last is not None and {k: v for k, v in last.items() if k != "epochs"} == machine \
+                and last["epochs"][1] == self.epoch - 1:
+            last["epochs"][1] = self.epoch
+        else:
+            self.hardware.append({**machine, "epochs": [self.epoch, self.epoch]})
 
     def load(self) -> bool:
         """Read the saved progress (after checking the checkpoint against its manifest, finishing
@@ -270,6 +290,8 @@ class RunState:
         past.train_seconds = float(sum(past.history.get("seconds", [])))
         val = past.history.get("val_accuracy", [])
         past.best_val_accuracy = float(val[epoch - 1]) if len(val) >= epoch else -1.0
+        past.hardware = [{**h, "epochs": [h["epochs"][0], min(h["epochs"][1], epoch)]}
+                         for h in self.hardware if h["epochs"][0] <= epoch]
         return past
 
     def save(self) -> None:

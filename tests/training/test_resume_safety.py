@@ -83,6 +83,12 @@ def test_damaged_state_and_model_are_one_line(one_epoch: Path, tmp_path: Path) -
     (state_run / "train_state.json").write_text('{"epoch": 1, "hist')
     line = one_error_line(train_cli("--out", str(state_run), "--resume", "--epochs", "2"))
     assert line.startswith(f"error: run {state_run}: train_state.json is damaged, not valid JSON")
+    good = json.loads((one_epoch / "train_state.json").read_text())
+    (state_run / "train_state.json").write_text(json.dumps({**good, "hardware": [{"epochs": "1"}]}))
+    line = one_error_line(train_cli("--out", str(state_run), "--resume", "--epochs", "2"))
+    assert line == (f"error: run {state_run}: train_state.json is damaged (no whole epoch count and "
+                    f"history in it, or a broken hardware list); restore it, or start afresh in "
+                    f"another --out")
     data = (model_run / "last.keras").read_bytes()
     (model_run / "last.keras").write_bytes(data[: len(data) // 3])
     line = one_error_line(train_cli("--out", str(model_run), "--resume", "--epochs", "2"))
@@ -152,9 +158,32 @@ def test_a_folder_without_manifest_resumes_and_gets_one(one_epoch: Path, tmp_pat
     run = tmp_path / "legacy"
     shutil.copytree(one_epoch, run)
     (run / "checkpoint.json").unlink(missing_ok=True)
+    old = json.loads((run / "train_state.json").read_text())
+    del old["hardware"]  # runs from before the hardware was recorded
+    (run / "train_state.json").write_text(json.dumps(old))
     proc = train_cli("--out", str(run), "--resume", "--epochs", "2", "--no-export")
     assert proc.returncode == 0, proc.stderr[-1500:]
     state = json.loads((run / "train_state.json").read_text())
     assert state["epoch"] == 2 and len(state["history"]["loss"]) == 2
     manifest = json.loads((run / "checkpoint.json").read_text())
     assert manifest["epoch"] == 2 and "last.keras" in manifest["files"]
+    # the resumed epoch is recorded; the card says plainly that epoch 1's machine is not
+    from training.export import hardware_card
+
+    (recorded,) = state["hardware"]
+    assert recorded["epochs"] == [2, 2] and recorded["backend"] == "tensorflow"
+    assert hardware_card(state["hardware"], 2) == [{"epochs": [1, 1], "recorded": False}, recorded]
+    assert hardware_card(state["hardware"], 1) == [{"epochs": [1, 1], "recorded": False}]
+
+
+def test_hardware_is_recorded_per_machine(tmp_path: Path) -> None:
+    """Epochs on one machine extend its range; a resume elsewhere (a GPU call) starts a new entry."""
+    cpu = {"cpu": "AMD EPYC", "logical_cpus": 2, "backend": "tensorflow", "accelerator": "none"}
+    gpu = {"cpu": "Intel Xeon", "logical_cpus": 16, "backend": "jax", "accelerator": "1× H200"}
+    state = resume_mod.RunState(tmp_path)
+    for epoch, machine in [(1, cpu), (2, cpu), (3, gpu), (4, gpu), (5, cpu)]:
+        state.epoch = epoch
+        state.record_hardware(machine)
+    assert state.hardware == [{**cpu, "epochs": [1, 2]}, {**gpu, "epochs": [3, 4]},
+                              {**cpu, "epochs": [5, 5]}]
+    assert state.at_epoch(3).hardware == [{**cpu, "epochs": [1, 2]}, {**gpu, "epochs": [3, 3]}]

@@ -4,6 +4,7 @@ continues from the saved epoch, `training.evaluate` scores it; CLI errors are on
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -198,6 +199,12 @@ def test_keep_epochs_and_export_of_one_epoch(tiny_folders: Path, tmp_path: Path,
     kept = sorted(p.name for p in (out / "epochs").iterdir())
     assert kept == ["epoch_001.weights.h5", "epoch_002.weights.h5"]
     state = json.loads((out / "train_state.json").read_text())
+    # the run records what trained each epoch; the card carries it, cut at the bundled epoch
+    from app.core.machine import machine_info
+
+    here = {"cpu": machine_info()["cpu"], "logical_cpus": os.cpu_count(), "backend": "tensorflow",
+            "accelerator": "none"}
+    assert state["hardware"] == [{**here, "epochs": [1, 2]}]
     for epoch in (1, 2):
         bundle = tmp_path / f"epoch{epoch}"
         assert export_mod.main(["--run", str(out), "--epoch", str(epoch), "--out", str(bundle),
@@ -208,6 +215,7 @@ def test_keep_epochs_and_export_of_one_epoch(tiny_folders: Path, tmp_path: Path,
         assert card["metrics"]["accuracy"] == pytest.approx(
             state["history"]["val_accuracy"][epoch - 1], abs=1e-4)
         assert prov["train_minutes"] == round(sum(state["history"]["seconds"][:epoch]) / 60, 1)
+        assert prov["hardware"] == [{**here, "epochs": [1, epoch]}]
     # several epochs: the mean of their weights (stochastic weight averaging), one model
     from app.core.classify import load_keras_file
 
