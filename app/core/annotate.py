@@ -22,7 +22,7 @@ from app import __version__
 from app.core import EmotionLensError
 from app.core.baseline import FaceCalibrator
 from app.core.outputs import check_paths, lock_outputs
-from app.core.pipeline import FramesAhead, Pipeline
+from app.core.pipeline import Detected, FramesAhead, Pipeline
 from app.core.render import draw_overlay
 from app.core.results import CsvWriter, FrameResult, SummaryBuilder, resume_point, write_json
 from app.core.runs import (
@@ -196,111 +196,176 @@ def _annotate(source_path: Path, outputs: AnnotateOutputs, pipeline: Pipeline,
         check_same_run(outputs.csv, identity)
     first = measure_baseline(source_path, pipeline, *baseline, progress=progress) \
         if baseline else None
-    calibrator = first.calibrator if first is not None else None
-    source = open_source(source_path)
-    labels = pipeline.labels
-    summary = SummaryBuilder(labels)
-    start, replay = 0, {}
-    if resuming and outputs.csv:
-        try:
-            point = resume_point(outputs.csv, labels)
-        except ValueError as exc:
-            source.close()
-            raise EmotionLensError(f"cannot resume: {exc}") from None
-        start, replay = point.start_frame, point.frames
-        with open(outputs.csv, "r+b") as f:
-            f.truncate(point.keep_bytes)
-    # frames the baseline pass computed are replayed, not computed again: the pipeline goes on
-    # from its last one, exactly as one pass over the source would
-    computed = first.results if first is not None and start <= first.last + 1 else {}
-    if not computed:
-        pipeline.reset()
-        if replay:
-            last = replay[max(replay)]
-            pipeline.seed(last, next_id=1 + max(f.face_id for r in replay.values() for f in r.faces))
-    is_folder = isinstance(source, ImageFolder)
-    csv_writer = CsvWriter(outputs.csv, labels, append=resuming, file_column=is_folder,
-                           calibrated=calibrator is not None) if outputs.csv else None
-    if outputs.csv:  # after the CSV is (re)started: a record never vouches for another run's rows
-        details = run_details("annotate", str(source_path.resolve()), _source_kind(source),
+    run = _Run(source_path, outputs, pipeline, first, progress)
+    run.resume_from_csv(resuming)
+    run.open_outputs(identity, resuming)
+    return run.frames_through(cancelled)
+
+
+class _Run:
+    """One annotation run over an opened source, from `_annotate`'s checks to the finished
+    outputs: where it starts (a resumed CSV), the outputs opened, every frame computed or
+    replayed and written, and the outputs finished whatever happens."""
+
+    def __init__(self, source_path: Path, outputs: AnnotateOutputs, pipeline: Pipeline,
+                 first: BaselinePass | None, progress: ProgressFn | None):
+        self.source_path, self.outputs, self.pipeline, self.progress = \
+            source_path, outputs, pipeline, progress
+        self.calibrator = first.calibrator if first is not None else None
+        self.first = first
+        self.source = open_source(source_path)
+        self.labels = pipeline.labels
+        self.summary = SummaryBuilder(self.labels)
+        self.is_folder = isinstance(self.source, ImageFolder)
+        self.start = 0  # the first frame to compute
+        self.replay: dict[int, FrameResult] = {}  # the frames of the resumed CSV
+        self.computed: dict[int, FrameResult] = {}  # frames of the baseline pass, replayed
+        self.csv_writer: CsvWriter | None = None
+        self.video: VideoWriter | None = None
+        self.json_rows: list[dict[str, Any]] = []
+        self.report = AnnotateReport(frames=0, frames_with_faces=0, outputs=outputs)
+
+    def resume_from_csv(self, resuming: bool) -> None:
+        """The frames a resumed CSV holds (replayed, its torn tail cut off), and the pipeline
+        set to go on from the last frame done, by the CSV or by the baseline pass."""
+        if resuming and self.outputs.csv:
+            try:
+                point = resume_point(self.outputs.csv, self.labels)
+            except ValueError as exc:
+                self.source.close()
+                raise EmotionLensError(f"cannot resume: {exc}") from None
+            self.start, self.replay = point.start_frame, point.frames
+            with open(self.outputs.csv, "r+b") as f:
+                f.truncate(point.keep_bytes)
+        # frames the baseline pass computed are replayed, not computed again: the pipeline goes
+        # on from its last one, exactly as one pass over the source would
+        first = self.first
+        self.computed = first.results if first is not None and self.start <= first.last + 1 else {}
+        if not self.computed:
+            self.pipeline.reset()
+            if self.replay:
+                last = self.replay[max(self.replay)]
+                next_id = 1 + max(f.face_id for r in self.replay.values() for f in r.faces)
+                self.pipeline.seed(last, next_id=next_id)
+
+    def open_outputs(self, identity: dict[str, Any], resuming: bool) -> None:
+        """The CSV (appended to when resuming) and the run's record beside it."""
+        outputs, pipeline, source = self.outputs, self.pipeline, self.source
+        if not outputs.csv:
+            return
+        self.csv_writer = CsvWriter(outputs.csv, self.labels, append=resuming,
+                                    file_column=self.is_folder,
+                                    calibrated=self.calibrator is not None)
+        # after the CSV is (re)started: a record never vouches for another run's rows
+        details = run_details("annotate", str(self.source_path.resolve()), _source_kind(source),
                               classifier=pipeline.classifier, settings=pipeline.settings,
                               detector=pipeline.detector.name, fps=source.fps,
-                              frame_size=getattr(source, "size", None), frame_count=source.frame_count)
-        details["baseline"] = calibrator.to_dict() if calibrator is not None else None
+                              frame_size=getattr(source, "size", None),
+                              frame_count=source.frame_count)
+        details["baseline"] = self.calibrator.to_dict() if self.calibrator is not None else None
         write_record(outputs.csv, identity, outputs.paths(), resumed=resuming, run=details)
-    json_rows: list[dict[str, Any]] = []
-    video: VideoWriter | None = None
-    report = AnnotateReport(frames=0, frames_with_faces=0, outputs=outputs)
-    frames: FramesAhead | None = None
-    finished = False
-    ctrl_c = _CtrlC().start()
-    try:
-        is_video = isinstance(source, VideoFile)
-        if is_video and outputs.video:
-            video = VideoWriter(outputs.video, source.fps or 30.0, source.size, audio_from=source_path)
-        total = source.frame_count
-        if start and is_video and video is None:
-            for index in range(start):  # no video to rebuild: account for the done frames, skip them
-                done = replay.get(index) or FrameResult(index, 0.0, [])
-                summary.add(done)
+
+    def _skip_done(self) -> None:
+        """A resumed video with no video output to rebuild: the done frames are accounted for
+        from the CSV, and decoding starts after them."""
+        for index in range(self.start):
+            done = self.replay.get(index) or FrameResult(index, 0.0, [])
+            self.summary.add(done)
+            if self.outputs.json:
+                if self.calibrator is not None:
+                    self.calibrator.apply(done)
+                self.json_rows.extend(_row(done, self.labels, calibrated=self.calibrator is not None))
+        self.source.seek(self.start)
+
+    def _result(self, item: Frame | Detected, file: str | None) -> FrameResult:
+        """The frame's result: replayed from the baseline pass or the resumed CSV, or computed;
+        a computed or newly replayed one goes to the CSV."""
+        frame = item if isinstance(item, Frame) else item.frame
+        if isinstance(item, Frame) and frame.index >= self.start:  # computed by the baseline pass
+            result = self.computed[frame.index]
+            fresh = True
+        elif isinstance(item, Frame):  # in the CSV of the run resumed
+            result = self.replay.get(frame.index) or FrameResult(frame.index, frame.time_s, [])
+            fresh = False
+        else:
+            result = self.pipeline.process(item)
+            fresh = True
+        if self.calibrator is not None:  # with the range closed: calibrated values
+            self.calibrator.apply(result)
+        if fresh and self.csv_writer:
+            self.csv_writer.write(result, file or "")
+        return result
+
+    def _write_media(self, frame: Frame, result: FrameResult) -> None:
+        if self.video is not None:
+            self.video.write(draw_overlay(frame.image, result, self.labels, smoothed=True),
+                             frame.time_s)
+        elif self.outputs.video and isinstance(self.source, ImageFile):
+            annotated = draw_overlay(frame.image.copy(), result, self.labels, smoothed=False)
+            if not cv2.imwrite(str(self.outputs.video), annotated):
+                raise EmotionLensError(f"cannot write image {self.outputs.video}")
+
+    def frames_through(self, cancelled: Callable[[], bool] | None) -> AnnotateReport:
+        """Every frame, computed or replayed, into the outputs; the outputs finished as far as
+        they go whatever stops the run (a cancel, Ctrl-C, an error)."""
+        source, outputs, report = self.source, self.outputs, self.report
+        frames: FramesAhead | None = None
+        finished = False
+        ctrl_c = _CtrlC().start()
+        try:
+            is_video = isinstance(source, VideoFile)
+            if is_video and outputs.video:
+                self.video = VideoWriter(outputs.video, source.fps or 30.0, source.size,
+                                         audio_from=self.source_path)
+            total = source.frame_count
+            if self.start and is_video and self.video is None:
+                self._skip_done()
+            # decoding and detection run ahead on their own threads; frames done are replayed
+            start, computed = self.start, self.computed
+            frames = self.pipeline.ahead(source, skip=lambda f: f.index < start or f.index in computed)
+            for item in frames:
+                if ctrl_c.pressed or (cancelled is not None and cancelled()):
+                    report.cancelled = True
+                    break
+                frame = item if isinstance(item, Frame) else item.frame
+                file = frame.file.name if self.is_folder and frame.file is not None else None
+                result = self._result(item, file)
+                self.summary.add(result)
                 if outputs.json:
-                    if calibrator is not None:
-                        calibrator.apply(done)
-                    json_rows.extend(_row(done, labels, calibrated=calibrator is not None))
-            source.seek(start)
-        # decoding and detection run ahead on their own threads; frames already done are replayed
-        frames = pipeline.ahead(source, skip=lambda f: f.index < start or f.index in computed)
-        for item in frames:
-            if ctrl_c.pressed or (cancelled is not None and cancelled()):
-                report.cancelled = True
-                break
-            frame = item if isinstance(item, Frame) else item.frame
-            file = frame.file.name if is_folder and frame.file is not None else None
-            if isinstance(item, Frame) and frame.index >= start:  # computed by the baseline pass
-                result = computed[frame.index]
-                if calibrator is not None:  # now with the range closed: calibrated values
-                    calibrator.apply(result)
-                if csv_writer:
-                    csv_writer.write(result, file or "")
-            elif isinstance(item, Frame):  # in the CSV of the run resumed
-                result = replay.get(frame.index) or FrameResult(frame.index, frame.time_s, [])
-                if calibrator is not None:
-                    calibrator.apply(result)
-            else:
-                result = pipeline.process(item)
-                if calibrator is not None:
-                    calibrator.apply(result)
-                if csv_writer:
-                    csv_writer.write(result, file or "")
-            summary.add(result)
-            if outputs.json:
-                json_rows.extend(_row(result, labels, file, calibrated=calibrator is not None))
-            if video is not None:
-                video.write(draw_overlay(frame.image, result, labels, smoothed=True), frame.time_s)
-            elif outputs.video and isinstance(source, ImageFile):
-                annotated = draw_overlay(frame.image.copy(), result, labels, smoothed=False)
-                if not cv2.imwrite(str(outputs.video), annotated):
-                    raise EmotionLensError(f"cannot write image {outputs.video}")
-            if progress and frame.index not in computed:  # the baseline pass counted those
-                progress(summary.frames, total)
-        if is_video:
-            report.stopped_early = source.stopped_early and not report.cancelled
-            report.expected_frames = source.frame_count
-        finished = True
-    except KeyboardInterrupt:
-        report.cancelled = True  # Ctrl-C: the outputs are finished as far as they go and say so
-        raise
-    finally:
-        # every step runs even when one fails (the reading threads stop before the source closes
-        # under them); a failure is raised only when no other error is already on its way out
-        failures = _run_all([frames.close if frames is not None else None, source.close,
-                             csv_writer.close if csv_writer else None,
-                             video.close if video is not None else None])
-        report.frames = summary.frames
-        report.frames_with_faces = summary.frames_with_faces
-        report.skipped = list(getattr(source, "skipped", []))
-        report.summary = summary.to_dict(
-            source=str(source_path), model=pipeline.classifier.bundle.name,
+                    self.json_rows.extend(_row(result, self.labels, file,
+                                               calibrated=self.calibrator is not None))
+                self._write_media(frame, result)
+                if self.progress and frame.index not in computed:  # the baseline pass counted those
+                    self.progress(self.summary.frames, total)
+            if is_video:
+                report.stopped_early = source.stopped_early and not report.cancelled
+                report.expected_frames = source.frame_count
+            finished = True
+        except KeyboardInterrupt:
+            report.cancelled = True  # Ctrl-C: the outputs are finished as far as they go and say so
+            raise
+        finally:
+            # every step runs even when one fails (the reading threads stop before the source
+            # closes under them); a failure is raised only when no other error is on its way out
+            failures = _run_all([frames.close if frames is not None else None, source.close,
+                                 self.csv_writer.close if self.csv_writer else None,
+                                 self.video.close if self.video is not None else None])
+            failures += self._finish()
+            ctrl_c.stop()
+            if failures and finished:
+                raise failures[0]
+        if ctrl_c.pressed:
+            raise KeyboardInterrupt  # after the outputs are finished: the CLI says "interrupted"
+        return report
+
+    def _finish(self) -> list[Exception]:
+        """The report and summary, the run's record and the JSON: the errors, each step run."""
+        report, calibrator, pipeline = self.report, self.calibrator, self.pipeline
+        report.frames = self.summary.frames
+        report.frames_with_faces = self.summary.frames_with_faces
+        report.skipped = list(getattr(self.source, "skipped", []))
+        report.summary = self.summary.to_dict(
+            source=str(self.source_path), model=pipeline.classifier.bundle.name,
             backend=pipeline.classifier.backend, detector=pipeline.detector.name,
             min_face_px=pipeline.settings.min_face_px,
             emotion_lens_version=__version__, cancelled=report.cancelled,
@@ -309,20 +374,17 @@ def _annotate(source_path: Path, outputs: AnnotateOutputs, pipeline: Pipeline,
             **({"baseline": calibrator.to_dict()} if calibrator is not None else {}),
         )
         report.baseline = calibrator.to_dict() if calibrator is not None else None
-        if outputs.csv and outputs.csv.is_file():
+        failures: list[Exception] = []
+        csv = self.outputs.csv
+        if csv and csv.is_file():
             failures += _run_all([partial(
-                update_run, outputs.csv, finished=now_iso(), frames=report.frames,
+                update_run, csv, finished=now_iso(), frames=report.frames,
                 frames_with_faces=report.frames_with_faces, cancelled=report.cancelled,
                 stopped_early=report.stopped_early)])
-        if outputs.json:
-            failures += _run_all([partial(write_json, outputs.json,
-                                          {"summary": report.summary, "rows": json_rows})])
-        ctrl_c.stop()
-        if failures and finished:
-            raise failures[0]
-    if ctrl_c.pressed:
-        raise KeyboardInterrupt  # after the outputs are finished: the CLI says "interrupted"
-    return report
+        if self.outputs.json:
+            failures += _run_all([partial(write_json, self.outputs.json,
+                                          {"summary": report.summary, "rows": self.json_rows})])
+        return failures
 
 
 class _CtrlC:
