@@ -196,7 +196,9 @@ def write_ensemble(member_paths: list[str], out: Path, *, flip: bool, name: str 
         "architecture": "ensemble",
         "members": [{"name": b.name, "path": str(p),
                      "sha256": b.sha256.get(b.files["keras"]) or file_sha256(b.file("keras")),
-                     "val_accuracy": b.metrics.get("accuracy")}
+                     "val_accuracy": b.metrics.get("accuracy"),
+                     **({"test_time": b.provenance["test_time"]}
+                        if b.provenance.get("test_time") else {})}
                     for p, b in zip(member_paths, bundles, strict=True)],
         "test_time": {"flip": bool(flip), **({"input_blur_sigma": float(blur)} if blur else {})},
         "parameters": int(model.count_params()),

@@ -8,7 +8,8 @@ training images; **int8 input and output**, scale/zero-point stored in the file)
 from a finished run, re-measuring float and int8 metrics on the validation split; re-running it picks
 up a new `training/configs/crops/<dataset>.toml`. `--epoch N` bundles an epoch the run kept
 (`keep_epochs`) instead of its best, `--epoch 52,54-55` the mean of those epochs' weights (SWA);
-`--blur SIGMA` puts a fixed Gaussian blur in front of the model; `--overwrite` replaces a bundle.
+`--blur SIGMA` puts a fixed Gaussian blur in front of the model; `--class-prior fear=1.4` scales
+labels' probabilities in the final layer's bias; `--overwrite` replaces a bundle.
 
 TFLite conversion needs the TensorFlow backend; under another Keras backend the model is saved as
 `.keras` and converted in a TensorFlow subprocess.
@@ -19,6 +20,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import math
 import os
 import subprocess
 import sys
@@ -237,6 +239,16 @@ def cost_card(files: dict[str, Path]) -> dict[str, Any]:
     return card
 
 
+def test_time_card(input_blur: float, class_prior: dict[str, float] | None) -> dict[str, Any]:
+    """The card's `test_time` entry: what was put around the trained weights (none: no entry)."""
+    test_time: dict[str, Any] = {}
+    if input_blur:
+        test_time["input_blur_sigma"] = float(input_blur)
+    if class_prior:
+        test_time["class_prior"] = {k: float(v) for k, v in class_prior.items()}
+    return {"test_time": test_time} if test_time else {}
+
+
 def check_blur(sigma: float) -> float:
     """`sigma` of `--blur` (training.export, training.ensemble): 0 (none) or more."""
     if sigma < 0:
@@ -266,11 +278,54 @@ def with_input_blur(model: Any, sigma: float) -> Any:
     return keras.Model(inp, model(GaussianBlur(sigma, name="input_blur")(inp)), name=model.name)
 
 
+def parse_class_prior(text: str, labels: tuple[str, ...]) -> dict[str, float]:
+    """`--class-prior fear=1.4[,sad=0.9]`: a factor (> 0) per named label."""
+    prior: dict[str, float] = {}
+    for part in (p.strip() for p in text.split(",") if p.strip()):
+        name, sep, value = part.partition("=")
+        name = name.strip()
+        try:
+            factor = float(value) if sep else float("nan")
+        except ValueError:
+            factor = float("nan")
+        if not sep or not math.isfinite(factor) or factor <= 0:
+            raise EmotionLensError(f"--class-prior {text}: give LABEL=FACTOR with a factor above 0 "
+                                   f"(e.g. fear=1.4), not {part!r}")
+        if name not in labels:
+            raise EmotionLensError(f"--class-prior {text}: no label {name!r} (labels: "
+                                   f"{', '.join(labels)})")
+        prior[name] = factor
+    if not prior:
+        raise EmotionLensError(f"--class-prior {text!r}: give LABEL=FACTOR (e.g. fear=1.4)")
+    return prior
+
+
+def with_class_prior(model: Any, prior: dict[str, float], labels: tuple[str, ...]) -> Any:
+    """`model` with each label's probability multiplied by its factor in `prior`, renormalized:
+    softmax(z + log w) = p·w / Σ p·w, so the factors go into the bias of the final softmax
+    layer, at no cost per face. A decision prior, chosen on val like the blur (the card records
+    it under `provenance.test_time.class_prior`); `model` itself when `prior` is empty."""
+    if not prior:
+        return model
+    import keras
+
+    last = model.layers[-1]
+    if not (isinstance(last, keras.layers.Dense) and last.use_bias
+            and last.get_config().get("activation") == "softmax"):
+        raise EmotionLensError(f"--class-prior needs a model ending in a softmax Dense layer with a "
+                               f"bias; {model.name} ends in {type(last).__name__} {last.name!r}")
+    kernel, bias = last.get_weights()
+    for name, factor in prior.items():
+        bias[labels.index(name)] += math.log(factor)
+    last.set_weights([kernel, bias])
+    return model
+
+
 def export_bundle(model: Any, out: Path, *, cfg: Any, labels: tuple[str, ...], size: int,
                   channels: int, train: Any, val: Any, state: Any, data_source: str,
                   kinds: tuple[str, ...] | None = None, extra_metrics: dict | None = None,
                   input_blur: float = 0.0, averaged_epochs: list[int] | None = None,
-                  ) -> dict[str, Any]:
+                  class_prior: dict[str, float] | None = None) -> dict[str, Any]:
     """Write the model files and `model.json` into `out`; returns the model.json data. With
     `input_blur`, `model` should come from `with_input_blur` (the card records the sigma); with
     `averaged_epochs`, the card says whose weights `model` averages."""
@@ -321,7 +376,7 @@ def export_bundle(model: Any, out: Path, *, cfg: Any, labels: tuple[str, ...], s
             "hardware": hardware_card(getattr(state, "hardware", []), n_epochs),
             **({"averaged_epochs": list(averaged_epochs)} if averaged_epochs else {}),
             "recipe": _recipe(cfg),
-            **({"test_time": {"input_blur_sigma": float(input_blur)}} if input_blur else {}),
+            **test_time_card(input_blur, class_prior),
             **build_stamp(),
         },
         "metrics": rounded(metrics),
@@ -398,10 +453,12 @@ def average_weights(models: list[Any]) -> Any:
 
 def rebuild_from_run(run: Path, out: Path, kinds: tuple[str, ...], name: str | None,
                      write_reports: bool = True, input_blur: float = 0.0,
-                     epochs: list[int] | None = None) -> dict[str, Any]:
+                     epochs: list[int] | None = None, class_prior: str | None = None,
+                     ) -> dict[str, Any]:
     """Bundle the best weights of a finished (or interrupted) run into `out`; with `epochs`, the
     weights the run kept of that epoch (`keep_epochs`), or of several their average; read
-    through a fixed Gaussian blur of `input_blur` px when it is not 0."""
+    through a fixed Gaussian blur of `input_blur` px when it is not 0; with `class_prior`
+    ("fear=1.4"), those labels' probabilities scaled (`with_class_prior`)."""
     import keras
 
     from training import config as config_mod
@@ -429,6 +486,7 @@ def rebuild_from_run(run: Path, out: Path, kinds: tuple[str, ...], name: str | N
     size, channels = resolve_input(cfg)
     splits = load_cfg_splits(cfg)
     labels = splits.train.labels
+    prior = parse_class_prior(class_prior, labels) if class_prior is not None else {}
     if kept:
         models = []
         for path in kept:
@@ -442,11 +500,12 @@ def rebuild_from_run(run: Path, out: Path, kinds: tuple[str, ...], name: str | N
         model = keras.models.load_model(str(run / LAST_CKPT))
     else:
         raise EmotionLensError(f"no weights in {run} ({BEST_WEIGHTS} or {LAST_CKPT})")
-    model = with_input_blur(model, input_blur)
+    model = with_input_blur(with_class_prior(model, prior, labels), input_blur)
     data = export_bundle(model, out, cfg=cfg, labels=labels, size=size, channels=channels,
                          train=splits.train, val=splits.val, state=state, data_source=splits.source,
                          kinds=kinds, input_blur=input_blur,
-                         averaged_epochs=epochs if epochs and len(epochs) > 1 else None)
+                         averaged_epochs=epochs if epochs and len(epochs) > 1 else None,
+                         class_prior=prior)
     if write_reports:
         from training import reports
 
@@ -471,6 +530,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--blur", type=float, default=0.0, metavar="SIGMA",
                    help="the model reads faces through a fixed Gaussian blur of SIGMA px, as it "
                         "saw them in augmented training (default 0: none)")
+    p.add_argument("--class-prior", metavar="LABEL=FACTOR[,...]",
+                   help="multiply these labels' probabilities by FACTOR (renormalized; in the final "
+                        "layer's bias, no cost per face), e.g. fear=1.4")
     p.add_argument("--overwrite", action="store_true", help="write into a non-empty --out")
     p.add_argument("--convert-only", metavar="MODEL_KERAS", help=argparse.SUPPRESS)
     p.add_argument("--calib", help=argparse.SUPPRESS)
@@ -497,7 +559,8 @@ def main(argv: list[str] | None = None) -> int:
     check_blur(args.blur)
     check_out(out, args.overwrite)
     epochs = parse_epochs(args.epoch) if args.epoch is not None else None
-    data = rebuild_from_run(run, out, kinds, args.name, input_blur=args.blur, epochs=epochs)
+    data = rebuild_from_run(run, out, kinds, args.name, input_blur=args.blur, epochs=epochs,
+                            class_prior=args.class_prior)
     m = data["metrics"]
     print(f"wrote {out}: val accuracy {m['accuracy']:.4f}, macro-F1 {m['macro_f1']:.4f}"
           + (f", int8 accuracy {m['int8_accuracy']:.4f}" if "int8_accuracy" in m else ""))

@@ -187,6 +187,56 @@ def test_export_with_input_blur(tiny_run: Path, tiny_folders: Path, tmp_path: Pa
     assert "test_time" not in load_bundle(out).raw["provenance"]  # replaced: no blur this time
 
 
+def test_export_with_a_class_prior(tiny_run: Path, tiny_folders: Path, tmp_path: Path, capsys):
+    """`training.export --class-prior fear=1.5`: the bundle's probabilities are the run's with
+    fear's multiplied by 1.5 and renormalized (the factor in the final layer's bias: no new
+    layer), in Keras and int8; the card records it; a bad value is one line."""
+    from app.core.bundle import load_bundle
+    from app.core.classify import Classifier, load_keras_file
+    from training import export as export_mod
+    from training.data.folders import load_folders
+
+    out = tmp_path / "prior"
+    assert export_mod.main(["--run", str(tiny_run), "--out", str(out), "--kinds", "keras,int8",
+                            "--class-prior", "fear=1.5,sad=0.8", "--blur", "0.8"]) == 0
+    card = load_bundle(out).raw
+    assert card["provenance"]["test_time"] == {"input_blur_sigma": 0.8,
+                                               "class_prior": {"fear": 1.5, "sad": 0.8}}
+    labels = tuple(card["labels"])
+    plain_out = tmp_path / "plain"
+    assert export_mod.main(["--run", str(tiny_run), "--out", str(plain_out), "--kinds", "keras",
+                            "--blur", "0.8"]) == 0
+    faces = load_folders(tiny_folders / "val", size=48, channels=1, use_cache=False).x[:40]
+    plain = Classifier(plain_out, backend="keras").predict(faces)
+    w = np.ones(len(labels))
+    w[labels.index("fear")], w[labels.index("sad")] = 1.5, 0.8
+    want = plain * w / (plain * w).sum(axis=1, keepdims=True)
+    got = Classifier(out, backend="keras").predict(faces)
+    assert np.allclose(got, want, atol=1e-5)
+    assert not np.allclose(got, plain, atol=1e-3)
+    assert len(load_keras_file(out / "model.keras").layers) == \
+        len(load_keras_file(plain_out / "model.keras").layers)  # no layer added
+    assert np.abs(Classifier(out, backend="int8").predict(faces) - got).mean() < 0.03
+    capsys.readouterr()
+    for bad, says in [("fear=0", "give LABEL=FACTOR with a factor above 0 (e.g. fear=1.4), not 'fear=0'"),
+                      ("fear", "give LABEL=FACTOR with a factor above 0 (e.g. fear=1.4), not 'fear'"),
+                      ("fear=x", "give LABEL=FACTOR with a factor above 0 (e.g. fear=1.4), not 'fear=x'"),
+                      ("calm=2", f"no label 'calm' (labels: {', '.join(labels)})")]:
+        assert export_mod.main(["--run", str(tiny_run), "--out", str(tmp_path / "x"),
+                                "--class-prior", bad]) == 2
+        assert capsys.readouterr().err.strip().splitlines() == [f"error: --class-prior {bad}: {says}"]
+    assert not (tmp_path / "x").exists()  # refused before anything is written
+
+
+def test_a_class_prior_needs_a_softmax_layer(keras_mod):
+    from training.export import with_class_prior
+
+    inp = keras_mod.Input((4,))
+    model = keras_mod.Model(inp, keras_mod.layers.Dense(3)(inp), name="logits")
+    with pytest.raises(EmotionLensError, match="needs a model ending in a softmax Dense layer"):
+        with_class_prior(model, {"b": 2.0}, ("a", "b", "c"))
+
+
 def test_keep_epochs_and_export_of_one_epoch(tiny_folders: Path, tmp_path: Path, capsys):
     """`--keep-epochs` keeps each epoch's weights; `training.export --epoch N` bundles epoch N
     with a card that describes that epoch (its val accuracy, 1 epoch, as of then)."""
