@@ -239,7 +239,7 @@ def cost_card(files: dict[str, Path]) -> dict[str, Any]:
     return card
 
 
-def test_time_card(input_blur: float, class_prior: dict[str, float] | None) -> dict[str, Any]:
+def card_test_time(input_blur: float, class_prior: dict[str, float] | None) -> dict[str, Any]:
     """The card's `test_time` entry: what was put around the trained weights (none: no entry)."""
     test_time: dict[str, Any] = {}
     if input_blur:
@@ -376,7 +376,7 @@ def export_bundle(model: Any, out: Path, *, cfg: Any, labels: tuple[str, ...], s
             "hardware": hardware_card(getattr(state, "hardware", []), n_epochs),
             **({"averaged_epochs": list(averaged_epochs)} if averaged_epochs else {}),
             "recipe": _recipe(cfg),
-            **test_time_card(input_blur, class_prior),
+            **card_test_time(input_blur, class_prior),
             **build_stamp(),
         },
         "metrics": rounded(metrics),
