@@ -152,6 +152,7 @@ def write_ensemble(member_paths: list[str], out: Path, *, flip: bool, name: str 
         FILE_NAMES,
         build_stamp,
         calibration_images,
+        card_test_time,
         convert_tflite,
         cost_card,
         dataset_id,
@@ -200,7 +201,7 @@ def write_ensemble(member_paths: list[str], out: Path, *, flip: bool, name: str 
                      **({"test_time": b.provenance["test_time"]}
                         if b.provenance.get("test_time") else {})}
                     for p, b in zip(member_paths, bundles, strict=True)],
-        "test_time": {"flip": bool(flip), **({"input_blur_sigma": float(blur)} if blur else {})},
+        "test_time": {"flip": bool(flip), **card_test_time(blur, None).get("test_time", {})},
         "parameters": int(model.count_params()),
         "dataset": ds,
         "data_source": f"folders:{data}",
