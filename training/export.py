@@ -278,8 +278,9 @@ def with_input_blur(model: Any, sigma: float) -> Any:
     return keras.Model(inp, model(GaussianBlur(sigma, name="input_blur")(inp)), name=model.name)
 
 
-def parse_class_prior(text: str, labels: tuple[str, ...]) -> dict[str, float]:
-    """`--class-prior fear=1.4[,sad=0.9]`: a factor (> 0) per named label."""
+def parse_class_prior(text: str, labels: tuple[str, ...] | None) -> dict[str, float]:
+    """`--class-prior fear=1.4[,sad=0.9]`: a factor (> 0) per named label; with `labels` None
+    (not known yet: they come from the dataset) only the form and the factors are checked."""
     prior: dict[str, float] = {}
     for part in (p.strip() for p in text.split(",") if p.strip()):
         name, sep, value = part.partition("=")
@@ -291,7 +292,7 @@ def parse_class_prior(text: str, labels: tuple[str, ...]) -> dict[str, float]:
         if not sep or not math.isfinite(factor) or factor <= 0:
             raise EmotionLensError(f"--class-prior {text}: give LABEL=FACTOR with a factor above 0 "
                                    f"(e.g. fear=1.4), not {part!r}")
-        if name not in labels:
+        if labels is not None and name not in labels:
             raise EmotionLensError(f"--class-prior {text}: no label {name!r} (labels: "
                                    f"{', '.join(labels)})")
         prior[name] = factor
@@ -472,6 +473,8 @@ def rebuild_from_run(run: Path, out: Path, kinds: tuple[str, ...], name: str | N
     cfg = config_mod.apply(config_mod.TrainConfig(), json.loads(cfg_path.read_text()), str(cfg_path))
     if name:
         cfg.name = name
+    if class_prior is not None:
+        parse_class_prior(class_prior, None)  # a malformed prior fails before the data loads
     state = RunState(run)
     state.load()
     kept: list[Path] = []

@@ -228,6 +228,33 @@ def test_export_with_a_class_prior(tiny_run: Path, tiny_folders: Path, tmp_path:
     assert not (tmp_path / "x").exists()  # refused before anything is written
 
 
+def test_a_malformed_class_prior_fails_before_the_data_loads(tiny_run: Path, tmp_path: Path,
+                                                            capsys):
+    """The form of `--class-prior` is checked first: with the run's dataset gone, a bad factor
+    is still the one-line prior error, not the dataset's (a label name needs the data)."""
+    import json
+    import shutil
+
+    from training import export as export_mod
+
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run)
+    cfg = json.loads((run / "config.json").read_text())
+    cfg["data"] = str(tmp_path / "gone")
+    (run / "config.json").write_text(json.dumps(cfg))
+    capsys.readouterr()
+    assert export_mod.main(["--run", str(run), "--out", str(tmp_path / "x"),
+                            "--class-prior", "fear=-1"]) == 2
+    assert capsys.readouterr().err.strip().splitlines() == [
+        "error: --class-prior fear=-1: give LABEL=FACTOR with a factor above 0 (e.g. fear=1.4), "
+        "not 'fear=-1'"]
+    assert export_mod.main(["--run", str(run), "--out", str(tmp_path / "x"),
+                            "--class-prior", "fear=1.4"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "gone" in err[0] and "class-prior" not in err[0]
+    assert not (tmp_path / "x").exists()
+
+
 def test_a_class_prior_needs_a_softmax_layer(keras_mod):
     from training.export import with_class_prior
 
