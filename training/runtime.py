@@ -90,13 +90,13 @@ def scope(strategy: Any | None) -> Iterator[None]:
             yield
 
 
-def seed_everything(cfg: Any) -> None:
-    """Seed Python, NumPy, TensorFlow and Keras from `cfg.seed` (a `TrainConfig`);
-    `cfg.deterministic` also turns on TensorFlow op determinism (process-wide) for bit-identical
-    reruns."""
+def seed_everything(cfg: Any, seed: int | None = None) -> None:
+    """Seed Python, NumPy, TensorFlow and Keras from `seed`, by default `cfg.seed` (a
+    `TrainConfig`); `cfg.deterministic` also turns on TensorFlow op determinism (process-wide)
+    for bit-identical reruns."""
     import keras
 
-    keras.utils.set_random_seed(cfg.seed)
+    keras.utils.set_random_seed(cfg.seed if seed is None else seed)
     if cfg.deterministic:
         import tensorflow as tf
 

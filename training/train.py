@@ -71,7 +71,11 @@ def train(cfg: TrainConfig, *, resume: bool = False) -> Path:
         else:
             model = models.new_model(cfg, len(labels))
     log(f"model {cfg.model}: {model.count_params():,} parameters, input {size}×{size}×{channels}")
-    train_tf, val_tf = inputs.make_datasets(cfg, data)
+    start = state.epoch if resume else 0
+    if start:
+        log(f"shuffling and augmentation seeded for epoch {start + 1} "
+            f"(seed {inputs.stream_seed(cfg.seed, start)}): no replay of earlier epochs' draws")
+    train_tf, val_tf = inputs.make_datasets(cfg, data, start_epoch=start)
 
     fit.fit_model(cfg, model, train_tf, val_tf, fit.make_callbacks(cfg, out, state), state, strategy)
     state.finished = True

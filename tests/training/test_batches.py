@@ -82,3 +82,68 @@ def test_training_run_on_array_batches(tiny_folders: Path, tmp_path: Path, keras
     state = json.loads((out / "train_state.json").read_text())
     assert state["epoch"] == 2 and len(state["history"]["loss"]) == 2
     assert json.loads((out / "config.json").read_text())["input_pipeline"] == "arrays"
+
+
+_FIRST_EPOCH = """
+import sys
+import numpy as np
+from training.config import TrainConfig
+from training.data.augment import AugmentConfig
+from training.inputs import TrainData, make_datasets
+
+out, starts = sys.argv[1], [int(a) for a in sys.argv[2:]]
+rng = np.random.default_rng(0)
+x = rng.integers(0, 256, (64, 48, 48, 1), dtype=np.uint8)
+y = rng.integers(0, 7, 64)
+x[:, 0, 0, 0] = np.arange(64)  # an id per image, read back from each batch
+same = np.repeat(x[:1], 64, axis=0)  # one image 64 times: only the draws differ
+found = {}
+for start, pipeline, name, images, augment in (
+        (start, *case) for start in starts for case in (
+            ("tf", "order", x, AugmentConfig(enabled=False)),
+            ("arrays", "order", x, AugmentConfig(enabled=False)),
+            ("arrays", "draws", same, AugmentConfig(rotation=15, gamma=0.4)))):
+    cfg = TrainConfig(seed=7, batch_size=16, input_pipeline=pipeline, augment=augment)
+    val = type("Val", (), {"x": images[:8], "y": y[:8]})()
+    train, _ = make_datasets(cfg, TrainData(None, val, images, y, tuple("abcdefg"),
+                                            np.ones(7, np.float32)), start_epoch=start)
+    batches = (list(train.as_numpy_iterator()) if pipeline == "tf"
+               else [train[i] for i in range(len(train))])
+    img = np.concatenate([b[0] for b in batches])
+    found[f"{start}_{pipeline}_{name}"] = (np.round(img[:, 0, 0, 0] * 255).astype(int)
+                                   if name == "order" else
+                                   np.sort(img.reshape(64, -1).mean(axis=1)))
+np.savez(out, **found)
+"""
+
+
+def test_a_resumed_run_draws_new_orders_and_augmentations(tmp_path: Path, keras_mod):
+    """A training process that starts at epoch 0 draws the same sample order and augmentations
+    every time (a search trial repeats), in a fresh process as a resume is; one resumed at
+    epoch 5 (`make_datasets(start_epoch=5)`) does not replay epoch 1's draws, as every resumed
+    process did when it reseeded from the config's seed. The order on both input pipelines;
+    the augmentation draws on the NumPy one (tf.data's parallel map draws them in a racy order,
+    so they differ between processes even from one seed, only partly)."""
+    import subprocess
+    import sys
+
+    from tests.training.conftest import ROOT_DIR
+    from training.inputs import stream_seed
+
+    def first_epochs(tag: str, *starts: int) -> dict[str, np.ndarray]:
+        out = tmp_path / f"{tag}.npz"
+        proc = subprocess.run([sys.executable, "-c", _FIRST_EPOCH, str(out), *map(str, starts)],
+                              cwd=ROOT_DIR, capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        return dict(np.load(out))
+
+    one, other = first_epochs("one", 0, 5), first_epochs("other", 0)  # two processes
+    for order in ("tf_order", "arrays_order"):
+        new, again, resumed = one[f"0_{order}"], other[f"0_{order}"], one[f"5_{order}"]
+        assert sorted(new) == sorted(resumed) == list(range(64))
+        np.testing.assert_array_equal(again, new)
+        assert not np.array_equal(resumed, new)
+    new, again, resumed = one["0_arrays_draws"], other["0_arrays_draws"], one["5_arrays_draws"]
+    np.testing.assert_allclose(again, new, atol=1e-6)
+    assert np.abs(resumed - new).mean() > 0.005
+    assert stream_seed(7, 0) == 7 and len({stream_seed(7, e) for e in range(1, 200)}) == 199

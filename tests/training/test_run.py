@@ -53,16 +53,23 @@ def test_bundle_loads_in_app_runtime(tiny_run: Path):
         np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=0.02)
 
 
-def test_resume_continues_from_saved_epoch(tiny_run: Path, tmp_path: Path):
+def test_resume_continues_from_saved_epoch(tiny_run: Path, tmp_path: Path,
+                                           capsys: pytest.CaptureFixture[str]):
     import shutil
+
+    from training.inputs import stream_seed
 
     out = tmp_path / "resumed"
     shutil.copytree(tiny_run, out)
     assert json.loads((out / "train_state.json").read_text())["epoch"] == 1
+    capsys.readouterr()
     assert run_mod.main(["--out", str(out), "--resume", "--epochs", "2", "--no-export"]) == 0
     state = json.loads((out / "train_state.json").read_text())
     assert state["epoch"] == 2
     assert len(state["history"]["loss"]) == 2  # epoch 1 from the first run, epoch 2 from resume
+    seed = stream_seed(json.loads((out / "config.json").read_text())["seed"], 1)
+    assert (f"shuffling and augmentation seeded for epoch 2 (seed {seed}): no replay of earlier "
+            "epochs' draws") in capsys.readouterr().out  # not epoch 1's draws again
 
 
 def test_evaluate_json_maps_names_and_reports_unscored(tiny_run: Path, tmp_path: Path,
