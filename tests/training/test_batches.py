@@ -84,37 +84,34 @@ def test_training_run_on_array_batches(tiny_folders: Path, tmp_path: Path, keras
     assert json.loads((out / "config.json").read_text())["input_pipeline"] == "arrays"
 
 
-_FIRST_EPOCH = """
-import sys
-import numpy as np
-from training.config import TrainConfig
-from training.data.augment import AugmentConfig
-from training.inputs import TrainData, make_datasets
+def first_epochs(*starts: int) -> dict[str, np.ndarray]:
+    """For each start epoch, the first epoch `make_datasets` gives a process that starts there:
+    the sample order (an id per image) on both pipelines, and the augmentation draws (one image
+    64 times, sorted) on the NumPy one."""
+    from training.config import TrainConfig
+    from training.data.augment import AugmentConfig
+    from training.inputs import TrainData, make_datasets
 
-out, starts = sys.argv[1], [int(a) for a in sys.argv[2:]]
-rng = np.random.default_rng(0)
-x = rng.integers(0, 256, (64, 48, 48, 1), dtype=np.uint8)
-y = rng.integers(0, 7, 64)
-x[:, 0, 0, 0] = np.arange(64)  # an id per image, read back from each batch
-same = np.repeat(x[:1], 64, axis=0)  # one image 64 times: only the draws differ
-found = {}
-for start, pipeline, name, images, augment in (
-        (start, *case) for start in starts for case in (
-            ("tf", "order", x, AugmentConfig(enabled=False)),
-            ("arrays", "order", x, AugmentConfig(enabled=False)),
-            ("arrays", "draws", same, AugmentConfig(rotation=15, gamma=0.4)))):
-    cfg = TrainConfig(seed=7, batch_size=16, input_pipeline=pipeline, augment=augment)
-    val = type("Val", (), {"x": images[:8], "y": y[:8]})()
-    train, _ = make_datasets(cfg, TrainData(None, val, images, y, tuple("abcdefg"),
-                                            np.ones(7, np.float32)), start_epoch=start)
-    batches = (list(train.as_numpy_iterator()) if pipeline == "tf"
-               else [train[i] for i in range(len(train))])
-    img = np.concatenate([b[0] for b in batches])
-    found[f"{start}_{pipeline}_{name}"] = (np.round(img[:, 0, 0, 0] * 255).astype(int)
-                                   if name == "order" else
-                                   np.sort(img.reshape(64, -1).mean(axis=1)))
-np.savez(out, **found)
-"""
+    x, y = _data(64)
+    x[:, 0, 0, 0] = np.arange(64)  # an id per image, read back from each batch
+    same = np.repeat(x[:1], 64, axis=0)  # one image 64 times: only the draws differ
+    found = {}
+    for start in starts:
+        for pipeline, name, images, augment in (
+                ("tf", "order", x, AugmentConfig(enabled=False)),
+                ("arrays", "order", x, AugmentConfig(enabled=False)),
+                ("arrays", "draws", same, AugmentConfig(rotation=15, gamma=0.4))):
+            cfg = TrainConfig(seed=7, batch_size=16, input_pipeline=pipeline, augment=augment)
+            val = type("Val", (), {"x": images[:8], "y": y[:8]})()
+            train, _ = make_datasets(cfg, TrainData(None, val, images, y, tuple("abcdefg"),
+                                                    np.ones(7, np.float32)), start_epoch=start)
+            batches = (list(train.as_numpy_iterator()) if pipeline == "tf"
+                       else [train[i] for i in range(len(train))])
+            img = np.concatenate([b[0] for b in batches])
+            found[f"{start}_{pipeline}_{name}"] = (
+                np.round(img[:, 0, 0, 0] * 255).astype(int) if name == "order"
+                else np.sort(img.reshape(64, -1).mean(axis=1)))
+    return found
 
 
 def test_a_resumed_run_draws_new_orders_and_augmentations(tmp_path: Path, keras_mod):
@@ -130,14 +127,13 @@ def test_a_resumed_run_draws_new_orders_and_augmentations(tmp_path: Path, keras_
     from tests.training.conftest import ROOT_DIR
     from training.inputs import stream_seed
 
-    def first_epochs(tag: str, *starts: int) -> dict[str, np.ndarray]:
-        out = tmp_path / f"{tag}.npz"
-        proc = subprocess.run([sys.executable, "-c", _FIRST_EPOCH, str(out), *map(str, starts)],
-                              cwd=ROOT_DIR, capture_output=True, text=True, timeout=300)
-        assert proc.returncode == 0, proc.stderr[-2000:]
-        return dict(np.load(out))
-
-    one, other = first_epochs("one", 0, 5), first_epochs("other", 0)  # two processes
+    out = tmp_path / "resumed.npz"
+    code = ("import sys, numpy as np; from tests.training.test_batches import first_epochs; "
+            "np.savez(sys.argv[1], **first_epochs(0, 5))")
+    proc = subprocess.run([sys.executable, "-c", code, str(out)], cwd=ROOT_DIR,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    one, other = dict(np.load(out)), first_epochs(0)  # another process, and this one
     for order in ("tf_order", "arrays_order"):
         new, again, resumed = one[f"0_{order}"], other[f"0_{order}"], one[f"5_{order}"]
         assert sorted(new) == sorted(resumed) == list(range(64))
