@@ -278,9 +278,10 @@ def with_input_blur(model: Any, sigma: float) -> Any:
     return keras.Model(inp, model(GaussianBlur(sigma, name="input_blur")(inp)), name=model.name)
 
 
-def parse_class_prior(text: str, labels: tuple[str, ...] | None) -> dict[str, float]:
-    """`--class-prior fear=1.4[,sad=0.9]`: a factor (> 0) per named label; with `labels` None
-    (not known yet: they come from the dataset) only the form and the factors are checked."""
+def parse_class_prior(text: str) -> dict[str, float]:
+    """`--class-prior fear=1.4[,sad=0.9]`: a factor (> 0) per label name. Checks the form and the
+    factors only, so that a malformed value fails before the dataset loads; the names are checked
+    against the labels by `check_prior_labels` once they are known."""
     prior: dict[str, float] = {}
     for part in (p.strip() for p in text.split(",") if p.strip()):
         name, sep, value = part.partition("=")
@@ -292,13 +293,18 @@ def parse_class_prior(text: str, labels: tuple[str, ...] | None) -> dict[str, fl
         if not sep or not math.isfinite(factor) or factor <= 0:
             raise EmotionLensError(f"--class-prior {text}: give LABEL=FACTOR with a factor above 0 "
                                    f"(e.g. fear=1.4), not {part!r}")
-        if labels is not None and name not in labels:
-            raise EmotionLensError(f"--class-prior {text}: no label {name!r} (labels: "
-                                   f"{', '.join(labels)})")
         prior[name] = factor
     if not prior:
         raise EmotionLensError(f"--class-prior {text!r}: give LABEL=FACTOR (e.g. fear=1.4)")
     return prior
+
+
+def check_prior_labels(prior: dict[str, float], labels: tuple[str, ...], text: str) -> None:
+    """Every name in a parsed `--class-prior` (`text`, for the message) is one of `labels`."""
+    for name in prior:
+        if name not in labels:
+            raise EmotionLensError(f"--class-prior {text}: no label {name!r} (labels: "
+                                   f"{', '.join(labels)})")
 
 
 def with_class_prior(model: Any, prior: dict[str, float], labels: tuple[str, ...]) -> Any:
@@ -473,8 +479,7 @@ def rebuild_from_run(run: Path, out: Path, kinds: tuple[str, ...], name: str | N
     cfg = config_mod.apply(config_mod.TrainConfig(), json.loads(cfg_path.read_text()), str(cfg_path))
     if name:
         cfg.name = name
-    if class_prior is not None:
-        parse_class_prior(class_prior, None)  # a malformed prior fails before the data loads
+    prior = parse_class_prior(class_prior) if class_prior is not None else {}  # before the data loads
     state = RunState(run)
     state.load()
     kept: list[Path] = []
@@ -489,7 +494,8 @@ def rebuild_from_run(run: Path, out: Path, kinds: tuple[str, ...], name: str | N
     size, channels = resolve_input(cfg)
     splits = load_cfg_splits(cfg)
     labels = splits.train.labels
-    prior = parse_class_prior(class_prior, labels) if class_prior is not None else {}
+    if class_prior is not None:
+        check_prior_labels(prior, labels, class_prior)
     if kept:
         models = []
         for path in kept:
