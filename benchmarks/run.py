@@ -127,8 +127,9 @@ def describe_bundle(bundle: Any) -> str:
     members = prov.get("members") or []
     flip = bool((prov.get("test_time") or {}).get("flip"))
     passes = len(members) * (2 if flip else 1)
-    return (f"ensemble of {len(members)} bundles" + (", flip test-time augmentation" if flip else "")
-            + f": {passes} member passes per face")
+    what = f"ensemble of {len(members)} bundles" if len(members) != 1 else "one bundle"
+    return (what + (", flip test-time augmentation" if flip else "")
+            + f": {passes} member pass{'es' if passes != 1 else ''} per face")
 
 
 def best_bundle(path: Path | None, default: Path | None,

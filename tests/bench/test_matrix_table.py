@@ -239,6 +239,10 @@ def test_the_best_row_takes_an_ensemble_in_models_best(int8_bundle: Path, tmp_pa
     assert "val accuracy 65.5%, int8 65.1%" in note
     assert "ensemble of 2 bundles, flip test-time augmentation: 4 member passes per face" in note
     assert best_bundle(best, default)[1].startswith("ensemble of 2 bundles")  # named explicitly
+    one = _fake_bundle(tmp_path / "one", int8_bundle, name="one member, mirrored", accuracy=0.66,
+                       provenance={"architecture": "ensemble", "test_time": {"flip": True},
+                                   "members": [{"name": "a"}]})
+    assert "one bundle, flip test-time augmentation: 2 member passes per face" in best_bundle(one, default)[1]
 
     # the row: the bundle's name from model.json, int8, and its classify cost against the default
     video = Path("street_phone.mp4")
