@@ -3,8 +3,9 @@
 # lacks into two git-ignored folders that the device call carries.
 #   .whl/       keras and the two packages it needs that the GPU image lacks (Python 3.12 wheels)
 #   .gpu-data/  FER2013 train and val (PublicTest) as .tar.xz, which Python unpacks without zstd
-# Then: device run, command "bash training/gpu/train.sh", carry [".whl", ".gpu-data"], timeout 600.
-# The tracked tree travels too: tree + carried must stay under 64 MiB (this prints the total).
+# Then: training/gpu/slim.sh (the big tracked model files out of the tree), device run, command
+# "bash training/gpu/train.sh", carry [".whl", ".gpu-data"], timeout 600; training/gpu/slim.sh restore.
+# The tracked tree travels too: the slim tree + carried must stay under 64 MiB (this prints the total).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 shared=${EMOTION_LENS_SHARED:-../shared}
@@ -26,8 +27,14 @@ for split in train val; do
   [ -f "$dst" ] && [ "$dst" -nt "$src" ] && continue
   zstd -dc "$src" | xz -0 -T2 > "$dst.tmp" && mv "$dst.tmp" "$dst"
 done
-tree=$(git ls-files -z | xargs -0 du -cb | tail -1 | cut -f1)
+tree=0  # the tree as slim.sh leaves it: without the files over 1 MiB under models/ and training/checkpoints/
+while IFS= read -r -d '' f; do
+  [ -f "$f" ] || continue
+  size=$(stat -c %s "$f")
+  case "$f" in models/*|training/checkpoints/*) [ "$size" -gt 1048576 ] && continue ;; esac
+  tree=$((tree + size))
+done < <(git ls-files -z)
 carried=$(du -cb .whl .gpu-data | tail -1 | cut -f1)
-echo "tracked tree $((tree / 1048576)) MiB + carried $((carried / 1048576)) MiB" \
+echo "tracked tree (slim) $((tree / 1048576)) MiB + carried $((carried / 1048576)) MiB" \
      "= $(((tree + carried) / 1048576)) MiB of 64"
 [ $((tree + carried)) -lt $((64 * 1048576)) ] || { echo "error: over the 64 MiB a device call carries" >&2; exit 1; }
