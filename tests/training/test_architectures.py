@@ -99,3 +99,30 @@ def test_ippm_levels_from_the_config(keras_mod):
         model.get_layer("ippm2_conv")
     with pytest.raises(EmotionLensError, match="one kernel per scale"):
         registry.get("resnet50_ippm").build((32, 32, 3), 7, ippm_scales=(1, 2), ippm_kernels=(1,))
+
+
+@pytest.mark.parametrize("name", ["mobilenet_v3_small", "mobilenet_v2"])
+def test_a_backbone_from_scratch_gets_batchnorm_momentum_099(keras_mod, name: str, tmp_path):
+    """Keras builds these with momentum 0.999; from scratch on FER2013 the running statistics
+    then lag the weights so far that inference predicts one class. The momentum is 0.99, and the
+    saved model keeps it (a resumed run goes on with it); running statistics follow the batches."""
+    keras = keras_mod
+
+    def momenta(model):
+        def walk(layer):
+            yield layer
+            for sub in getattr(layer, "layers", None) or []:
+                yield from walk(sub)
+        return [la.momentum for la in walk(model) if isinstance(la, keras.layers.BatchNormalization)]
+
+    from training.architectures.applications import make_backbone
+
+    assert {la.momentum for la in keras.applications.MobileNetV2(
+        include_top=False, weights=None, input_shape=(32, 32, 3)).layers
+        if isinstance(la, keras.layers.BatchNormalization)} == {0.999}  # what Keras gives
+    base = make_backbone(name, (32, 32, 3), "none")
+    assert set(momenta(base)) == {0.99}
+    model = registry.get(name).build((32, 32, 1), 7)
+    assert momenta(model) and set(momenta(model)) == {0.99}
+    model.save(tmp_path / "m.keras")
+    assert set(momenta(keras.models.load_model(tmp_path / "m.keras", compile=False))) == {0.99}
