@@ -56,6 +56,7 @@ def test_slim_takes_the_big_model_files_out_and_restores_them(repo: Path) -> Non
     (repo / BIG[1]).write_bytes(os.urandom(1_100_000))  # an uncommitted change survives the trip
     before[BIG[1]] = sha(repo / BIG[1])
 
+    assert sorted(slim(repo, "list").stdout.split()) == sorted(BIG)  # what prepare.sh leaves out
     took = slim(repo)
     assert took.returncode == 0, took.stderr
     assert "took 2 files" in took.stdout
@@ -81,4 +82,4 @@ def test_slim_takes_the_big_model_files_out_and_restores_them(repo: Path) -> Non
 def test_slim_refuses_an_unknown_word(repo: Path) -> None:
     bad = slim(repo, "undo")
     assert bad.returncode == 2
-    assert bad.stderr.strip().splitlines() == ["error: usage: training/gpu/slim.sh [take|restore]"]
+    assert bad.stderr.strip().splitlines() == ["error: usage: training/gpu/slim.sh [take|restore|list]"]

@@ -27,13 +27,9 @@ for split in train val; do
   [ -f "$dst" ] && [ "$dst" -nt "$src" ] && continue
   zstd -dc "$src" | xz -0 -T2 > "$dst.tmp" && mv "$dst.tmp" "$dst"
 done
-tree=0  # the tree as slim.sh leaves it: without the files over 1 MiB under models/ and training/checkpoints/
-while IFS= read -r -d '' f; do
-  [ -f "$f" ] || continue
-  size=$(stat -c %s "$f")
-  case "$f" in models/*|training/checkpoints/*) [ "$size" -gt 1048576 ] && continue ;; esac
-  tree=$((tree + size))
-done < <(git ls-files -z)
+all=$(git ls-files -z | xargs -0 du -cb | tail -1 | cut -f1)
+big=$(bash training/gpu/slim.sh list | tr '\n' '\0' | xargs -0 -r du -cb | tail -1 | cut -f1)
+tree=$((all - ${big:-0}))  # the tree as slim.sh leaves it
 carried=$(du -cb .whl .gpu-data | tail -1 | cut -f1)
 echo "tracked tree (slim) $((tree / 1048576)) MiB + carried $((carried / 1048576)) MiB" \
      "= $(((tree + carried) / 1048576)) MiB of 64"
