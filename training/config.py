@@ -60,6 +60,12 @@ class TrainConfig:
     # start from the strongest channels of this trained, wider model of the same layout (.keras;
     # structured pruning, then this run fine-tunes); "" starts from random weights
     init_from: str = ""
+    # distillation: train towards (1 - teacher_weight) x the one-hot label + teacher_weight x this
+    # model bundle's probabilities (sharpened or softened by teacher_temperature), computed once
+    # on the training images (training/distill.py); "" trains on the labels alone
+    teacher: str = ""
+    teacher_weight: float = 0.5
+    teacher_temperature: float = 1.0
     # resnet50_ippm: pyramid levels and one conv kernel per level ([]: the defaults 1,2,4 / 1,3,5)
     ippm_scales: list[int] = field(default_factory=list)
     ippm_kernels: list[int] = field(default_factory=list)
@@ -214,6 +220,10 @@ def validate(cfg: TrainConfig) -> None:
         raise EmotionLensError(f"channels must be 1 or 3, got {cfg.channels}")
     if not 0.0 <= cfg.label_smoothing < 1.0:
         raise EmotionLensError(f"label_smoothing must be in [0, 1), got {cfg.label_smoothing}")
+    if not 0.0 < cfg.teacher_weight <= 1.0:
+        raise EmotionLensError(f"teacher_weight must be in (0, 1], got {cfg.teacher_weight}")
+    if not 0.0 < cfg.teacher_temperature <= 100.0:
+        raise EmotionLensError(f"teacher_temperature must be in (0, 100], got {cfg.teacher_temperature}")
     if not 0.0 < cfg.prune_sparsity < 1.0:
         raise EmotionLensError(f"prune_sparsity must be in (0, 1), got {cfg.prune_sparsity}")
     _validate_ippm(cfg)

@@ -383,6 +383,7 @@ def export_bundle(model: Any, out: Path, *, cfg: Any, labels: tuple[str, ...], s
             "hardware": hardware_card(getattr(state, "hardware", []), n_epochs),
             **({"averaged_epochs": list(averaged_epochs)} if averaged_epochs else {}),
             "recipe": _recipe(cfg),
+            **({"teacher": dict(state.teacher)} if getattr(state, "teacher", None) else {}),
             **card_test_time(input_blur, class_prior),
             **build_stamp(),
         },
@@ -409,7 +410,10 @@ def _recipe(cfg: Any) -> dict[str, Any]:
             "warmup_epochs", "time_budget_min", "label_smoothing", "class_weights", "oversample",
             "smote", "exclude", "max_samples", "max_val_samples", "seed", "weights", "filters",
             "init_from", "ippm_scales", "ippm_kernels", "qat", "prune", "augment")
-    return {k: d[k] for k in keep if k in d}
+    recipe = {k: d[k] for k in keep if k in d}
+    if d.get("teacher"):
+        recipe.update({k: d[k] for k in ("teacher", "teacher_weight", "teacher_temperature")})
+    return recipe
 
 
 def _convert_in_tf_subprocess(model: Any, out: Path, kinds: list[str], train: Any,

@@ -27,6 +27,7 @@ class TrainData:
     y: np.ndarray
     labels: tuple[str, ...]
     class_weights: np.ndarray
+    teacher_probs: np.ndarray | None = None  # distillation's teacher on x (training/distill.py)
 
 
 def load_cfg_splits(cfg: TrainConfig) -> Any:
@@ -86,6 +87,28 @@ def stream_seed(seed: int, start_epoch: int) -> int:
     return int(np.random.SeedSequence([seed, start_epoch]).generate_state(1)[0] % 2**30)
 
 
+def soft_targets(cfg: TrainConfig, data: TrainData) -> np.ndarray | None:
+    """Distillation's targets (label and teacher mixed by `cfg`'s weight and temperature), or None
+    to train on the one-hot labels."""
+    if not cfg.teacher or data.teacher_probs is None:
+        return None
+    from training.distill import soft_targets as mix
+
+    return mix(data.teacher_probs, data.y, cfg.teacher_weight, cfg.teacher_temperature)
+
+
+def with_teacher(cfg: TrainConfig, data: TrainData, recorded: dict[str, Any] | None = None,
+                 log: Any = print) -> dict[str, Any]:
+    """`data` given the teacher's probabilities when `cfg` names one; returns its record ({}
+    without a teacher)."""
+    if not cfg.teacher:
+        return {}
+    from training.distill import read_teacher
+
+    data.teacher_probs, info = read_teacher(cfg, data.x, data.y, data.labels, recorded, log)
+    return {**info, "weight": cfg.teacher_weight, "temperature": cfg.teacher_temperature}
+
+
 def make_datasets(cfg: TrainConfig, data: TrainData, start_epoch: int = 0) -> tuple[Any, Any]:
     """The shuffled (augmented, weighted) training batches and the val batches; reseeds first,
     from `stream_seed(cfg.seed, start_epoch)` (a resumed run passes the epoch it resumes at).
@@ -100,7 +123,7 @@ def make_datasets(cfg: TrainConfig, data: TrainData, start_epoch: int = 0) -> tu
     train_tf = make_batches(data.x, data.y, n, batch_size=cfg.batch_size, shuffle=True,
                             seed=seed, augmenter=augmenter,
                             weights=data.class_weights if cfg.class_weights != "none" else None,
-                            pipeline=cfg.input_pipeline)
+                            pipeline=cfg.input_pipeline, soft=soft_targets(cfg, data))
     val_tf = make_batches(data.val.x, data.val.y, n, batch_size=256, shuffle=False,
                           seed=seed, pipeline=cfg.input_pipeline)
     return train_tf, val_tf

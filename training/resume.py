@@ -252,6 +252,8 @@ class RunState:
         self.frozen_done = False
         # what trained which epochs: [{"cpu", "logical_cpus", "backend", "epochs": [first, last]}]
         self.hardware: list[dict[str, Any]] = []
+        # distillation: the teacher bundle's record (path, file, sha256, weight, temperature)
+        self.teacher: dict[str, Any] = {}
 
     def record_hardware(self, machine: dict[str, Any]) -> None:
         """Count the epoch just done (`self.epoch`) as trained on `machine` (the same machine as
@@ -292,6 +294,7 @@ class RunState:
         past.best_val_accuracy = float(val[epoch - 1]) if len(val) >= epoch else -1.0
         past.hardware = [{**h, "epochs": [h["epochs"][0], min(h["epochs"][1], epoch)]}
                          for h in self.hardware if h["epochs"][0] <= epoch]
+        past.teacher = dict(self.teacher)
         return past
 
     def save(self) -> None:

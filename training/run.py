@@ -78,6 +78,12 @@ def build_parser() -> argparse.ArgumentParser:
     add("--filters", help="vgg_small block widths, e.g. 16,32,64,128 (default 32,64,128,256)")
     add("--init-from", help="start from the strongest channels of this trained, wider .keras of "
                             "the same layout (structured pruning; the run fine-tunes)")
+    add("--teacher", help="distil from this model bundle: train towards its probabilities mixed "
+                          "with the labels (see --teacher-weight)")
+    add("--teacher-weight", type=float,
+        help=f"share of the teacher in each target, the rest the label (default {d.teacher_weight})")
+    add("--teacher-temperature", type=float,
+        help=f"soften (>1) or sharpen (<1) the teacher's probabilities (default {d.teacher_temperature})")
     add("--ippm-scales", help="resnet50_ippm pyramid scales, e.g. 1,2,4 (the default)")
     add("--ippm-kernels", help="resnet50_ippm conv kernel per scale, e.g. 1,3,5 (the default)")
     add("--qat", action=argparse.BooleanOptionalAction,

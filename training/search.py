@@ -301,6 +301,7 @@ def run_search(cfg: TrainConfig, opts: SearchOptions) -> list[dict[str, Any]]:
     out.mkdir(parents=True, exist_ok=True)
     runtime.seed_everything(cfg)
     data = inputs.load_data(cfg)
+    inputs.with_teacher(cfg, data, log=log)  # every trial mixes it by its own weight
     runtime.setup_mixed_precision(cfg.mixed_precision)
     strategy = runtime.strategy_for(cfg.distribute)
     log(f"{opts.method} search over {', '.join(opts.space)} ({opts.source}): up to "

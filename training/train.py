@@ -45,7 +45,13 @@ def train(cfg: TrainConfig, *, resume: bool = False) -> Path:
     # the data first (no RNG state involved): an unusable dataset fails in about a second,
     # before TensorFlow loads and before anything is written
     size, channels = models.resolve_input(cfg)
+    if cfg.teacher:
+        from app.core.bundle import load_bundle
+
+        load_bundle(cfg.teacher)  # a missing or broken teacher fails before the data loads
     data = inputs.load_data(cfg)
+    if cfg.teacher:  # before anything is written: another teacher or other classes are refused
+        state.teacher = inputs.with_teacher(cfg, data, state.teacher if resume else None, log)
 
     import keras
 
