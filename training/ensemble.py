@@ -13,7 +13,11 @@ validation split. Because it is an ordinary model file,
 the app's `Classifier` and `python -m training.evaluate --model DIR` run it unchanged: what evaluate
 measures is what the app runs (at the members' cost added up, twice that with `--flip`).
 
-Members must agree on labels, input size, channels, normalization and crops (else: refused).
+Members must agree on labels, channels, normalization and crops (else: refused). They may differ in
+input size: the bundle takes the first member's, and a member of another size reads the face
+resized to its own in the graph (bilinear, as the training loader resizes FER2013's 48 px faces for
+a 64 px network; RESIZE_BILINEAR in TFLite). Put the smallest first: nothing is then resized down
+without the antialiasing that the app's crop gets.
 `--data` is a dataset root with train/ and val/ class folders (default: FER2013 in the shared folder).
 """
 
@@ -41,7 +45,6 @@ def check_members(bundles: list[Any]) -> None:
     for other in bundles[1:]:
         for what, a, b in (
             ("labels", list(first.labels), list(other.labels)),
-            ("input size", first.input.size, other.input.size),
             ("channels", first.input.channels, other.input.channels),
             ("normalization", (first.input.mean, first.input.std), (other.input.mean, other.input.std)),
             ("crops", first.input.crops, other.input.crops),
@@ -49,7 +52,8 @@ def check_members(bundles: list[Any]) -> None:
             if a != b:
                 shown = ("differ" if what == "crops" else f"{a} vs {b}")
                 raise EmotionLensError(f"members {first.path} and {other.path} differ in {what} "
-                                       f"({shown}): an ensemble needs the same input and labels")
+                                       f"({shown}): an ensemble needs the same labels, channels, "
+                                       f"normalization and crops")
 
 
 def _ends_in_softmax(model: Any) -> bool:
@@ -77,7 +81,8 @@ def as_probabilities(model: Any, name: str) -> Any:
 def build_ensemble(models: list[Any], flip: bool, name: str = "ensemble",
                    blur: float = 0.0) -> Any:
     """Input (through a fixed Gaussian blur of `blur` px unless 0) -> every member on it (and on
-    its mirror with `flip`) -> their mean."""
+    its mirror with `flip`), resized to the member's own input size where that differs from the
+    first member's -> their mean."""
     import keras
 
     from app.core.layers import GaussianBlur, HorizontalFlip
@@ -90,9 +95,15 @@ def build_ensemble(models: list[Any], flip: bool, name: str = "ensemble",
     seen = GaussianBlur(blur, name="input_blur")(inp) if blur else inp
     views = [seen, HorizontalFlip(name="mirror")(seen)] if flip else [seen]
     outs = []
+    size = tuple(models[0].input_shape[1:3])
     for i, m in enumerate(models):
         member = as_probabilities(m, f"member_{i}")
-        outs += [member(v) for v in views]
+        own = tuple(m.input_shape[1:3])
+        if own != size:
+            resize = keras.layers.Resizing(*own, interpolation="bilinear", name=f"resize_{i}")
+            outs += [member(resize(v)) for v in views]
+        else:
+            outs += [member(v) for v in views]
     out = keras.layers.Average(name="mean_probs")(outs)
     return keras.Model(inp, out, name=name)
 
@@ -245,7 +256,8 @@ def main(argv: list[str] | None = None) -> int:
     p = Parser(prog="python -m training.ensemble", description=__doc__,
                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--members", nargs="+", required=True, metavar="BUNDLE",
-                   help="member bundle folders (same labels, input and crops)")
+                   help="member bundle folders (same labels, channels, normalization and crops; "
+                        "the first one's input size, the others resized to theirs)")
     p.add_argument("--flip", action="store_true",
                    help="also average over the horizontally mirrored face (twice the cost)")
     p.add_argument("--blur", type=float, default=0.0, metavar="SIGMA",

@@ -41,7 +41,7 @@ def tiny_folders(tmp_path_factory) -> Path:
 
 def _tiny_member(keras, x: np.ndarray, y: np.ndarray, seed: int, softmax: bool):
     keras.utils.set_random_seed(seed)
-    inp = keras.Input((SIZE, SIZE, 1))
+    inp = keras.Input(x.shape[1:])
     h = keras.layers.Conv2D(4, 5, strides=4, activation="relu")(inp)
     h = keras.layers.Flatten()(h)
     out = keras.layers.Dense(len(CLASSES), activation="softmax" if softmax else None)(h)
@@ -52,7 +52,7 @@ def _tiny_member(keras, x: np.ndarray, y: np.ndarray, seed: int, softmax: bool):
     return model
 
 
-def _write_member(model, folder: Path, name: str) -> Path:
+def _write_member(model, folder: Path, name: str, size: int = SIZE) -> Path:
     from app.core.bundle import write_model_json
     from training.export import crop_spec_for
 
@@ -60,7 +60,7 @@ def _write_member(model, folder: Path, name: str) -> Path:
     model.save(str(folder / "model.keras"))
     write_model_json(folder, {
         "name": name, "labels": list(CLASSES),
-        "input": {"size": SIZE, "channels": 1, "normalization": {"mean": 0.0, "std": 255.0},
+        "input": {"size": size, "channels": 1, "normalization": {"mean": 0.0, "std": 255.0},
                   "crop": crop_spec_for("fer2013")},
         "files": {"keras": "model.keras"},
         "provenance": {"dataset": "fer2013", "trained_on": "tiny synthetic train",
@@ -181,7 +181,7 @@ def _one_error_line(capsys) -> str:
     return err[0]
 
 
-@pytest.mark.parametrize("change", ["labels", "size", "crop"])
+@pytest.mark.parametrize("change", ["labels", "channels", "crop"])
 def test_mismatched_members_are_refused(members, tiny_folders, tmp_path, capsys, change):
     from app.core.bundle import write_model_json
     from training import ensemble
@@ -192,8 +192,8 @@ def test_mismatched_members_are_refused(members, tiny_folders, tmp_path, capsys,
     card.pop("schema_version"), card.pop("sha256")
     if change == "labels":
         card["labels"] = card["labels"][1:] + card["labels"][:1]
-    elif change == "size":
-        card["input"]["size"] = 40
+    elif change == "channels":
+        card["input"]["channels"] = 3
     else:
         card["input"]["crop"] = {"default": {"scale": 1.3, "offset_x": 0.0, "offset_y": 0.0,
                                              "rotate": True}}
@@ -203,7 +203,7 @@ def test_mismatched_members_are_refused(members, tiny_folders, tmp_path, capsys,
     assert rc == 2
     line = _one_error_line(capsys)
     assert str(members[0]) in line and str(other) in line
-    assert {"labels": "labels", "size": "input size", "crop": "crops"}[change] in line
+    assert {"labels": "labels", "channels": "channels", "crop": "crops"}[change] in line
     assert not (tmp_path / "out").exists()
 
 
@@ -246,3 +246,38 @@ def test_blur_with_flip_reads_the_blurred_face(members, tiny_folders, val_x, tmp
     assert np.allclose(got, want, atol=1e-5)
     q = Classifier(out, backend="int8").predict(faces)
     assert np.abs(q - got).mean() < 0.03
+
+
+def test_a_member_of_another_input_size_reads_the_face_resized(members, keras_mod, tiny_folders,
+                                                              tmp_path):
+    """A 64 px member (trained, as the training loader makes 64 px faces, on the 48 px images
+    resized bilinearly) beside a 48 px one: the bundle takes 48 px faces, and the 64 px member
+    reads each one resized in the graph exactly as OpenCV's INTER_LINEAR resizes it; the int8 file
+    (RESIZE_BILINEAR) runs on LiteRT."""
+    import cv2
+
+    from app.core.bundle import load_bundle
+    from app.core.classify import Classifier
+    from training import ensemble
+    from training.data.folders import load_folders
+
+    big = 64
+    ds = load_folders(tiny_folders / "train", size=big, channels=1, use_cache=False)
+    m64 = _write_member(_tiny_member(keras_mod, ds.x.astype(np.float32) / 255.0, ds.y, seed=3,
+                                     softmax=True), tmp_path / "m64", "64 px", size=big)
+    out = tmp_path / "mixed"
+    assert ensemble.main(["--members", str(members[0]), str(m64), "--out", str(out),
+                          "--data", str(tiny_folders)]) == 0
+    bundle = load_bundle(out)
+    assert bundle.input.size == SIZE
+    faces = load_folders(tiny_folders / "val", size=SIZE, channels=1, use_cache=False).x[:32]
+    x48 = faces.astype(np.float32) / 255.0
+    x64 = np.stack([cv2.resize(f[..., 0], (big, big), interpolation=cv2.INTER_LINEAR)
+                    for f in faces])[..., None].astype(np.float32) / 255.0
+    want = (_member_probs(members[0], x48) + _member_probs(m64, x64)) / 2
+    got = Classifier(out, backend="keras").predict(faces)
+    assert np.abs(got - want).max() < 2e-3  # OpenCV rounds the resized face to uint8
+    assert not np.allclose(_member_probs(m64, x64), _member_probs(members[0], x48), atol=0.05)
+    q = Classifier(out, backend="int8").predict(faces)
+    assert np.abs(q - got).mean() < 0.03
+    assert bundle.raw["metrics"]["accuracy"] > 0.5
