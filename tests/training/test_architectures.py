@@ -126,3 +126,17 @@ def test_a_backbone_from_scratch_gets_batchnorm_momentum_099(keras_mod, name: st
     assert momenta(model) and set(momenta(model)) == {0.99}
     model.save(tmp_path / "m.keras")
     assert set(momenta(keras.models.load_model(tmp_path / "m.keras", compile=False))) == {0.99}
+
+
+def test_scratch_batchnorm_reaches_nested_models(keras_mod):
+    keras = keras_mod
+    from training.architectures.applications import from_scratch_batchnorm
+
+    inner = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Conv2D(4, 3),
+                              keras.layers.BatchNormalization(momentum=0.999)])
+    x = keras.Input((8, 8, 3))
+    outer = keras.Model(x, keras.layers.BatchNormalization(momentum=0.999)(inner(x)))
+    from_scratch_batchnorm(outer, keras)
+    bns = [la for la in (*outer.layers, *inner.layers)
+           if isinstance(la, keras.layers.BatchNormalization)]
+    assert len(bns) == 2 and {la.momentum for la in bns} == {0.99}

@@ -103,8 +103,14 @@ def from_scratch_batchnorm(base: Any, keras: Any) -> None:
     with 0.999, made for ImageNet's 5,000 steps an epoch: on FER2013 (449 steps) the running
     statistics lag the weights so far that inference predicts one class. Measured on
     MobileNetV3-Small from scratch after 4 epochs: val 24.9 % (every face "happy") with the running
-    statistics, 41 % with the batch's own. Pretrained weights keep their momentum (fine-tuning)."""
-    for layer in base.layers:
+    statistics, 41 % with the batch's own. Pretrained weights keep their momentum (fine-tuning).
+    Nested models are walked too."""
+    def walk(layer: Any) -> Any:
+        for sub in getattr(layer, "layers", None) or []:
+            yield sub
+            yield from walk(sub)
+
+    for layer in walk(base):
         if isinstance(layer, keras.layers.BatchNormalization) and layer.momentum > SCRATCH_BN_MOMENTUM:
             layer.momentum = SCRATCH_BN_MOMENTUM
 
