@@ -2,16 +2,25 @@
 in real time, as from a camera, and measures the frames painted per second and the added latency
 from frame read (capture thread) to overlay painted (video widget).
 
-    python -m benchmarks.gui_latency [--seconds 20] [--detector mediapipe blazeface] [--json OUT]
+    python -m benchmarks.gui_latency [--seconds 20] [--detector mediapipe blazeface] [--control]
+                                     [--json OUT]
 
 Runs on the offscreen Qt platform unless QT_QPA_PLATFORM says otherwise (e.g. xcb under Xvfb).
+
+`--control` measures each detector a second time with one spinning process per logical CPU at
+the SCHED_IDLE priority: it runs only when nothing else wants that CPU and yields to the app's
+threads at once, so it takes no time from them, but the vCPUs never go idle. On a VM whose idle
+vCPUs are slow to come back to full speed, the difference between the two figures is that
+wake-up. It is a control, never what the app does (it burns every core).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -56,6 +65,31 @@ def _video_images(path: Path) -> Iterator[np.ndarray]:
             yield frame.image
     finally:
         video.close()
+
+
+SPINNER = ("import os\n"
+           "os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))\n"
+           "while True:\n    pass\n")
+
+
+@contextlib.contextmanager
+def idle_spinners(count: int | None = None) -> Iterator[int]:
+    """`count` (default: one per logical CPU) processes spinning at SCHED_IDLE while the block
+    runs: they keep every vCPU out of idle and yield to any other thread at once."""
+    n = count or os.cpu_count() or 1
+    procs = [subprocess.Popen([sys.executable, "-c", SPINNER]) for _ in range(n)]
+    try:
+        time.sleep(0.5)  # running, and SCHED_IDLE set
+        dead = [p for p in procs if p.poll() is not None]
+        if dead:
+            raise EmotionLensError("the control's SCHED_IDLE spinner did not start "
+                                   f"(exit {dead[0].returncode})")
+        yield n
+    finally:
+        for p in procs:
+            p.kill()
+        for p in procs:
+            p.wait()
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -137,12 +171,21 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--detector", nargs="+", default=["mediapipe", "blazeface"],
                    help="one run per detector (default: mediapipe blazeface)")
     p.add_argument("--threads", type=int, default=None, help="classifier threads (default: the app's)")
+    p.add_argument("--control", action="store_true",
+                   help="measure each detector again with the vCPUs kept awake by SCHED_IDLE "
+                        "spinners (a control for a VM's slow wake-up of idle cores)")
     p.add_argument("--json", type=Path, default=None, help="also write the result here")
     args = p.parse_args(argv)
     try:
         with tempfile.TemporaryDirectory() as tmp:
             tiled = tiled_video(args.input, Path(tmp) / "tiled_2x2_30fps.mp4")
-            runs = [measure(tiled, args.model, args.seconds, d, threads=args.threads) for d in args.detector]
+            runs = []
+            for d in args.detector:
+                runs.append(measure(tiled, args.model, args.seconds, d, threads=args.threads))
+                if args.control:
+                    with idle_spinners() as n:
+                        run = measure(tiled, args.model, args.seconds, d, threads=args.threads)
+                    runs.append({**run, "control": f"{n} SCHED_IDLE spinners"})
     except EmotionLensError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -39,3 +39,62 @@ def test_measures_latency_of_painted_frames(media, int8_bundle, tmp_path: Path, 
     assert 0 < result["latency_p50_ms"] <= result["latency_p95_ms"] <= result["latency_max_ms"]
     assert result["latency_max_ms"] < 5000  # read → painted of a live frame, not since start-up
     assert result["painted_fps"] > 1
+
+
+def test_control_spinners_run_at_sched_idle_and_stop():
+    """`--control`: one spinner per CPU, each SCHED_IDLE (so it never takes time from the app's
+    threads) and busy; all gone after the block."""
+    import time
+
+    from benchmarks.gui_latency import idle_spinners
+
+    before = set(_children())
+    with idle_spinners(2) as n:
+        kids = [pid for pid in _children() if pid not in before]
+        assert n == 2 and len(kids) == 2
+        assert all(os.sched_getscheduler(pid) == os.SCHED_IDLE for pid in kids)
+        t0 = [_cpu_ticks(pid) for pid in kids]
+        time.sleep(0.5)
+        assert all(_cpu_ticks(pid) > t for pid, t in zip(kids, t0, strict=True))  # spinning
+    assert not set(_children()) - before
+
+
+def _children() -> list[int]:
+    from pathlib import Path as P
+
+    me = os.getpid()
+    out = []
+    for stat in P("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == me and fields[0] != "Z":
+            out.append(int(stat.parent.name))
+    return out
+
+
+def _cpu_ticks(pid: int) -> int:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])
+
+
+def test_control_runs_are_shown_beside_the_targets_not_judged(tmp_path, monkeypatch):
+    import json
+
+    from benchmarks import run as bench_run
+
+    run = {"platform": "offscreen", "detector": "blazeface-auto", "seconds": 20.0,
+           "painted_fps": 30.1, "latency_p50_ms": 19.0, "latency_p95_ms": 34.0,
+           "dropped_frames": 0, "cpu_percent": 100.0}
+    control = {**run, "latency_p50_ms": 9.0, "latency_p95_ms": 12.0,
+               "control": "2 SCHED_IDLE spinners"}
+    (tmp_path / "gui_latency.json").write_text(json.dumps({"runs": [run, control]}))
+    monkeypatch.setattr(bench_run, "RESULTS", tmp_path)
+    lines = bench_run.extras_from_files()
+    gui = [x for x in lines if x.startswith("GUI path")]
+    assert len(gui) == 1 and "p95 34.0 ms" in gui[0] and "12.0" not in gui[0]
+    ctl = [x for x in lines if "kept awake" in x]
+    assert len(ctl) == 1 and "p95 12.0 ms" in ctl[0] and "2 SCHED_IDLE spinners" in ctl[0]
+    table = [x for x in bench_run.targets([], None) if x.startswith("| GUI")]
+    assert len(table) == 1 and "p95 34.0 ms" in table[0]
