@@ -194,6 +194,32 @@ def test_export_with_input_blur(tiny_run: Path, tiny_folders: Path, tmp_path: Pa
     assert "test_time" not in load_bundle(out).raw["provenance"]  # replaced: no blur this time
 
 
+def test_export_of_a_run_with_only_its_checkpoint_leaves_the_optimizer_out(
+        tiny_run: Path, tiny_folders: Path, tmp_path: Path):
+    """A run copied without best.weights.h5 (a fresh clone holds only the tracked last.keras):
+    the bundle's model is last.keras's weights, in a file without its optimizer's state."""
+    import shutil
+
+    import keras
+
+    from app.core.classify import Classifier
+    from training import export as export_mod
+    from training.data.folders import load_folders
+
+    run = tmp_path / "run"
+    run.mkdir()
+    for name in ("config.json", "train_state.json", "last.keras"):
+        shutil.copy(tiny_run / name, run / name)
+    out = tmp_path / "from_last"
+    assert export_mod.main(["--run", str(run), "--out", str(out), "--kinds", "keras"]) == 0
+    last = keras.models.load_model(str(run / "last.keras"))
+    assert last.optimizer is not None and len(last.optimizer.variables) > 2
+    assert (out / "model.keras").stat().st_size < 0.7 * (run / "last.keras").stat().st_size
+    faces = load_folders(tiny_folders / "val", size=48, channels=1, use_cache=False).x[:16]
+    want = np.asarray(last.predict(faces.astype(np.float32) / 255.0, verbose=0))
+    np.testing.assert_allclose(Classifier(out, backend="keras").predict(faces), want, atol=1e-5)
+
+
 def test_export_with_a_class_prior(tiny_run: Path, tiny_folders: Path, tmp_path: Path, capsys):
     """`training.export --class-prior fear=1.5`: the bundle's probabilities are the run's with
     fear's multiplied by 1.5 and renormalized (the factor in the final layer's bias: no new
