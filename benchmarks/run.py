@@ -431,9 +431,7 @@ def targets(rows: list[Row], fer: dict[str, Any] | str | None) -> list[str]:
                    f"TensorFlow {'imported' if s['tensorflow_imported'] else 'not imported'} | "
                    f"{mark(t <= 3 and not s['tensorflow_imported'])} |")
     if (gui := side_result("gui_latency")) is not None:
-        for g in gui["runs"]:
-            if g.get("control"):
-                continue  # not the app: shown beside the runs (extras_from_files)
+        for g in gui_runs(gui)[0]:  # the controls are not the app: shown in the extras
             ok = g["painted_fps"] >= 29 and g["latency_p95_ms"] <= 15
             out.append(f"| GUI, 4 faces at 30 FPS ({g['detector']}): sustains 30 FPS, read → painted "
                        f"p95 ≤ 15 ms | {g['painted_fps']:.1f} FPS painted, p50 {g['latency_p50_ms']:.1f} "
@@ -454,6 +452,12 @@ def side_result(name: str) -> dict[str, Any] | None:
     return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
 
 
+def gui_runs(side: dict[str, Any]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """gui_latency's runs split into the app's own and the `--control` ones (vCPUs kept awake)."""
+    runs = side["runs"]
+    return ([g for g in runs if not g.get("control")], [g for g in runs if g.get("control")])
+
+
 def extras_from_files() -> list[str]:
     """Start-up and soak lines from their own result files, when those benchmarks were run."""
     out = []
@@ -468,8 +472,7 @@ def extras_from_files() -> list[str]:
                    f"{s['rss_growth_mb']:+.1f} MB after warm-up, max {s['rss_mb_max']:.0f}), "
                    f"threads {s['threads_start']} → {s['threads_end']}.")
     if (side := side_result("gui_latency")) is not None:
-        runs = [g for g in side["runs"] if not g.get("control")]
-        controls = [g for g in side["runs"] if g.get("control")]
+        runs, controls = gui_runs(side)
         parts = [f"{g['detector']}: {g['painted_fps']:.1f} FPS painted, read → painted p50 "
                  f"{g['latency_p50_ms']:.1f} ms, p95 {g['latency_p95_ms']:.1f} ms, "
                  f"{g['dropped_frames']} frames dropped, process CPU {g['cpu_percent']:.0f} %"

@@ -72,7 +72,7 @@ def as_probabilities(model: Any, name: str) -> Any:
     import keras
 
     x = keras.Input(shape=tuple(model.input_shape[1:]), name=f"{name}_input")
-    y = model(x, training=False)  # an inference graph: no dropout, batch-norm statistics
+    y = model(x)
     if not _ends_in_softmax(model):
         y = keras.layers.Softmax(name=f"{name}_softmax")(y)
     return keras.Model(x, y, name=name)
@@ -99,11 +99,11 @@ def build_ensemble(models: list[Any], flip: bool, name: str = "ensemble",
     for i, m in enumerate(models):
         member = as_probabilities(m, f"member_{i}")
         own = tuple(m.input_shape[1:3])
-        if own != size:
-            resize = keras.layers.Resizing(*own, interpolation="bilinear", name=f"resize_{i}")
-            outs += [member(resize(v), training=False) for v in views]
-        else:
-            outs += [member(v, training=False) for v in views]
+        read = (keras.layers.Resizing(*own, interpolation="bilinear", name=f"resize_{i}")
+                if own != size else (lambda v: v))
+        # training=False here, where the member is called: an inference graph (no dropout,
+        # batch-norm statistics) for every view, resized or not.
+        outs += [member(read(v), training=False) for v in views]
     out = keras.layers.Average(name="mean_probs")(outs)
     return keras.Model(inp, out, name=name)
 

@@ -513,7 +513,7 @@ def rebuild_from_run(run: Path, out: Path, kinds: tuple[str, ...], name: str | N
         # the resumable checkpoint carries the optimizer's state (twice the weights again for
         # Adam): only the weights go into a fresh build, so the bundle's file holds no optimizer
         model = build_model(cfg, len(labels))
-        model.set_weights(keras.models.load_model(str(run / LAST_CKPT)).get_weights())
+        model.set_weights(keras.models.load_model(str(run / LAST_CKPT), compile=False).get_weights())
     else:
         raise EmotionLensError(f"no weights in {run} ({BEST_WEIGHTS} or {LAST_CKPT})")
     model = with_input_blur(with_class_prior(model, prior, labels), input_blur)
