@@ -22,6 +22,7 @@ from app.core.sources import (
     VideoFile,
     open_source,
 )
+from app.ui.display_scale import DisplayScaler
 from app.ui.events import LiveEvents, one_line
 from app.ui.mailbox import FrameMailbox
 
@@ -68,7 +69,8 @@ class CaptureThread(threading.Thread):
     def __init__(self, spec: SourceSpec, mailbox: FrameMailbox, generation: int,
                  events: LiveEvents, *, pace: bool = True, lossless: bool = False,
                  loop: bool = False, reconnect_interval_s: float = 1.0, reconnecting: bool = False,
-                 time_offset_s: float = 0.0, index_offset: int = 0):
+                 time_offset_s: float = 0.0, index_offset: int = 0,
+                 display: DisplayScaler | None = None):
         super().__init__(name=f"capture-{generation}", daemon=True)
         self.spec = spec
         self.mailbox = mailbox
@@ -90,6 +92,7 @@ class CaptureThread(threading.Thread):
         self.source: FrameSource | None = None
         self.info: SourceInfo | None = None
         self.lost = False
+        self.display = display  # makes each posted frame's display copy while it is processed
 
     # -- control (any thread) --
     def stop(self) -> None:
@@ -168,8 +171,12 @@ class CaptureThread(threading.Thread):
         self.last_time_s = frame.time_s
         self.last_index = frame.index
         if self.lossless:
-            return self.mailbox.put_wait(frame, self.generation, self.stop_event)
-        return self.mailbox.put(frame, self.generation)
+            posted = self.mailbox.put_wait(frame, self.generation, self.stop_event)
+        else:
+            posted = self.mailbox.put(frame, self.generation)
+        if posted and self.display is not None:
+            self.display.prepare(frame.image)  # in parallel with its inference
+        return posted
 
     def _run_camera(self, cam: Camera) -> None:
         while self.active:

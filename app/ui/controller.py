@@ -28,6 +28,7 @@ from app.core import EmotionLensError
 from app.core.settings import PipelineSettings
 from app.core.sources import CaptureOpener
 from app.ui.capture import CaptureThread, SourceInfo, SourceSpec
+from app.ui.display_scale import DisplayScaler
 from app.ui.events import LiveEvents, one_line
 from app.ui.inference import InferenceWorker, PipelineInfo, Processed
 from app.ui.mailbox import FrameMailbox
@@ -68,6 +69,7 @@ class LiveController(QObject):
         self.reconnect_interval_s = reconnect_interval_s
         self.loop = False
         self.mailbox = FrameMailbox()
+        self.display = DisplayScaler()  # frames resized for the video panel on the capture thread
         self.events = LiveEvents()
         self.capture: CaptureThread | None = None
         self.spec: SourceSpec | None = None
@@ -118,7 +120,8 @@ class LiveController(QObject):
     def _make_capture(self, spec: SourceSpec, generation: int, **kw: object) -> CaptureThread:
         thread = CaptureThread(spec, self.mailbox, generation, self.events, pace=not self.smoke,
                                lossless=self.smoke, loop=self.loop and not self.smoke,
-                               reconnect_interval_s=self.reconnect_interval_s, **kw)  # type: ignore[arg-type]
+                               reconnect_interval_s=self.reconnect_interval_s, display=self.display,
+                               **kw)  # type: ignore[arg-type]
         if self.paused:
             thread.paused.set()
         return thread

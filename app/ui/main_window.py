@@ -125,6 +125,7 @@ class MainWindow(WindowActions, WindowSources, WindowCalibration, WindowReports,
     # ---------------------------------------------------------------- building
     def _build_widgets(self) -> None:
         self.video = VideoView()
+        self.video.scaler = self.controller.display
         self.video.set_placeholder("Starting…")
         self.bars = ProbabilityBars()
         self.faces = FacePicker()

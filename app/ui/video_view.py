@@ -27,6 +27,7 @@ from app.core.baseline import LIVE_SECONDS
 from app.core.render import color_for
 from app.core.results import FaceResult, FrameResult
 from app.ui.calibration import FaceState
+from app.ui.display_scale import DisplayKey, DisplayScaler, display_frame
 
 CALIBRATE_TEXT = f"Calibrate: this face is neutral now ({LIVE_SECONDS:g} s)"
 
@@ -68,7 +69,8 @@ class VideoView(QWidget):
         self._array: np.ndarray | None = None  # the frame (BGR), None while the placeholder shows
         self._scaled: QImage | None = None  # the frame at its painted size (see _scaled_frame)
         self._scaled_array: np.ndarray | None = None
-        self._scaled_key: tuple[int, int, bool] | None = None
+        self._scaled_key: DisplayKey | None = None
+        self.scaler: DisplayScaler | None = None  # display copies made ahead (capture thread)
         self.result: FrameResult | None = None
         self.calibration: dict[int, FaceState] = {}  # faces with a baseline or being measured
         self.labels: tuple[str, ...] = ()
@@ -187,23 +189,19 @@ class VideoView(QWidget):
     def _scaled_frame(self, target: QRectF) -> QImage:
         """The frame resized (and mirrored) to `target` in device pixels with OpenCV, once per
         frame and size: a 1:1 blit then paints it. (QPainter's smooth scaling of a large frame
-        took 3-4 ms of the UI thread per frame.)"""
+        took 3-4 ms of the UI thread per frame.) The copy the capture thread made ahead
+        (`scaler`, app/ui/display_scale.py) is used when it has this frame at this size."""
         assert self._array is not None
         dpr = self.devicePixelRatioF()
         w, h = max(1, round(target.width() * dpr)), max(1, round(target.height() * dpr))
         key = (w, h, self.mirror)
+        if self.scaler is not None:
+            self.scaler.want(key)
         if self._scaled is None or self._scaled_key != key:
-            ih, iw = self._array.shape[:2]
-            if (w, h) == (iw, ih):
-                scaled = self._array
-            else:
-                shrink = w < iw / 2
-                scaled = cv2.resize(self._array, (w, h),
-                                    interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
-            if self.mirror:
-                scaled = cv2.flip(scaled, 1)
-            self._scaled_array = np.ascontiguousarray(scaled)
-            self._scaled = bgr_qimage(self._scaled_array)
+            ready = self.scaler.take(self._array, key) if self.scaler is not None else None
+            self._scaled_array = ready if ready is not None else display_frame(self._array, key)
+            sa = self._scaled_array
+            self._scaled = QImage(sa.data, w, h, sa.strides[0], QImage.Format.Format_RGB32)
             self._scaled.setDevicePixelRatio(dpr)
             self._scaled_key = key
         return self._scaled
