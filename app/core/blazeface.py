@@ -12,6 +12,7 @@ mediapipe/calculators/util/non_max_suppression_calculator.cc and the face_detect
 from __future__ import annotations
 
 import math
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 import cv2
@@ -236,6 +237,12 @@ def short_range_framing(det: Detection, name: str) -> Detection:
     return Detection((cx - nw / 2, cy - nh / 2, nw, nh), det.score, det.keypoints, name)
 
 
+def _new_to(faces: list[Detection], det: Detection) -> bool:
+    """`det` is none of `faces`: no IoU above the suppression threshold, not mostly inside one."""
+    return all(iou <= SUPPRESSION_IOU and inside < 0.6
+               for iou, inside in (_overlap(det.box, k.box) for k in faces))
+
+
 class AdaptiveBlazeFaceDetector:
     """The default: BlazeFace short range on every frame, and full range as well (merged) when
     short range finds no face, or a face under `small` of the frame's longer side (near the
@@ -245,24 +252,54 @@ class AdaptiveBlazeFaceDetector:
     A still image is its own first frame: both models. A webcam with a face near it costs the
     short-range model on 29 frames out of 30. Boxes are in short range's framing (full-range ones
     converted, `short_range_framing`), so one crop calibration serves both. Call `reset` when a
-    new source starts."""
+    new source starts.
+
+    `background` (the live window): the periodic look for far faces, when it is the only reason
+    for a full-range pass, runs on a thread of its own while the frame goes on with short range's
+    faces; when that look finds a face short range misses, full range runs on the next frames as
+    usual (a far face then shows a frame or two later). Its frame is never changed while the look
+    runs: callers hand each frame over and do not write into it. Files keep the exact schedule."""
 
     name = "blazeface-auto"
 
     def __init__(self, min_score: float = 0.5, max_faces: int = 64, small: float = 0.15,
-                 every: int = 30):
+                 every: int = 30, background: bool = False):
         self.short: BlazeFaceDetector | None = BlazeFaceDetector(min_score=min_score, variant="short",
                                                                  max_faces=max_faces)
         self.full: BlazeFaceDetector | None = BlazeFaceDetector(min_score=min_score, variant="full",
                                                                 max_faces=max_faces)
         self.small, self.every, self.max_faces = small, every, max_faces
         self.full_passes = 0  # frames on which full range ran, since the last reset
+        self.background_looks = 0  # of them, periodic looks run on the background thread
+        self.background = background
+        self._pool = (ThreadPoolExecutor(max_workers=1, thread_name_prefix="blazeface-full")
+                      if background else None)
+        self._look: tuple[Future[list[Detection]], list[Detection]] | None = None
         self.reset()
 
     def reset(self) -> None:
+        self._settle()
+        self._look = None
         self._since_full: int | None = None  # detector calls since the last full-range pass
         self._far_faces = False  # the last full-range pass found faces short range missed
         self.full_passes = 0
+        self.background_looks = 0
+
+    def _settle(self) -> None:
+        """Wait for a background look still running (the full-range model is then free); its
+        faces are taken on the next frame (`_collect`)."""
+        if self._look is not None:
+            self._look[0].exception()  # waits; its error, if any, is raised by _collect
+
+    def _collect(self) -> None:
+        """A finished background look: faces it found that short range missed on its frame turn
+        full range on for the next frames."""
+        if self._look is None or not self._look[0].done():
+            return
+        future, found = self._look
+        self._look = None
+        full = [short_range_framing(d, self.name) for d in future.result()]
+        self._far_faces = self._far_faces or any(_new_to(found, d) for d in full)
 
     def needs_full_range(self, short_faces: list[Detection], frame_side: int) -> bool:
         return (self._since_full is None or self._since_full >= self.every - 1 or self._far_faces
@@ -271,27 +308,41 @@ class AdaptiveBlazeFaceDetector:
     def detect(self, frame_bgr: np.ndarray) -> list[Detection]:
         if self.short is None or self.full is None:
             raise EmotionLensError("face detector used after close()")
+        self._collect()
         found = [Detection(d.box, d.score, d.keypoints, self.name) for d in self.short.detect(frame_bgr)]
         if not self.needs_full_range(found, max(frame_bgr.shape[:2])):
             self._since_full = (self._since_full or 0) + 1
             return found
+        if self._pool is not None and self._only_periodic(found, max(frame_bgr.shape[:2])):
+            self._since_full = 0
+            if self._look is None:  # (one still running is the look for this period)
+                self.full_passes += 1
+                self.background_looks += 1
+                self._look = (self._pool.submit(self.full.detect, frame_bgr), found)
+            return found
+        self._settle()
         self._since_full = 0
         self.full_passes += 1
         full = [short_range_framing(d, self.name) for d in self.full.detect(frame_bgr)]
-
-        def new_to(faces: list[Detection], det: Detection) -> bool:
-            return all(iou <= SUPPRESSION_IOU and inside < 0.6
-                       for iou, inside in (_overlap(det.box, k.box) for k in faces))
-
         # faces only full range sees keep it running on the next frames
-        self._far_faces = any(new_to(found, d) for d in full)
+        self._far_faces = any(_new_to(found, d) for d in full)
         # where both see a face, short range's box stays (a full-range pass that finds nothing
         # new changes nothing), unless it spans two full-range faces: two heads side by side
         # that short range boxed as one
         kept = [d for d in found if sum(_overlap(d.box, f.box)[1] > 0.3 for f in full) < 2]
-        return (kept + [f for f in full if new_to(kept, f)])[: self.max_faces]
+        return (kept + [f for f in full if _new_to(kept, f)])[: self.max_faces]
+
+    def _only_periodic(self, short_faces: list[Detection], frame_side: int) -> bool:
+        """Full range is due only because the period is up (not the first frame, and short
+        range's faces are neither missing nor small, nor did full range see others lately)."""
+        return (self._since_full is not None and not self._far_faces and bool(short_faces)
+                and min(d.box[2] for d in short_faces) >= self.small * frame_side)
 
     def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)  # a look still running finishes with its model
+            self._pool = None
+        self._look = None
         for det in (self.short, self.full):
             if det is not None:
                 det.close()

@@ -45,13 +45,17 @@ __all__ = [
 ]
 
 
-def create_detector(name: str = DEFAULT_DETECTOR, min_score: float = 0.5) -> FaceDetector:
+def create_detector(name: str = DEFAULT_DETECTOR, min_score: float = 0.5,
+                    live: bool = False) -> FaceDetector:
     """`blazeface-auto` (the default: BlazeFace on LiteRT, short range on every frame and full
     range when faces are small, missing or far), `blazeface-full` (full range on every frame),
     `blazeface` (short range: faces near the camera only), `blazeface-tiled` (full range on the
     whole frame and on tiles of it, for small faces in large frames), `mediapipe` /
     `mediapipe-full` (the short and full range models through MediaPipe Tasks: the same
-    detections as `blazeface` / `blazeface-full`, slower) or `opencv` (Haar cascades)."""
+    detections as `blazeface` / `blazeface-full`, slower) or `opencv` (Haar cascades).
+
+    `live` (the desktop window, where a frame's latency counts): `blazeface-auto` looks for far
+    faces on a background thread (`AdaptiveBlazeFaceDetector(background=True)`)."""
     if name in ("mediapipe", "mediapipe-short"):
         return _mediapipe_detector(min_score, "short")
     if name == "mediapipe-full":
@@ -59,7 +63,7 @@ def create_detector(name: str = DEFAULT_DETECTOR, min_score: float = 0.5) -> Fac
     if name in ("blazeface", "blazeface-full"):
         return BlazeFaceDetector(min_score=min_score, variant="full" if name.endswith("full") else "short")
     if name == "blazeface-auto":
-        return AdaptiveBlazeFaceDetector(min_score=min_score)
+        return AdaptiveBlazeFaceDetector(min_score=min_score, background=live)
     if name == "blazeface-tiled":
         return TiledBlazeFaceDetector(min_score=min_score)
     if name == "opencv":

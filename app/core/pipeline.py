@@ -76,13 +76,15 @@ class Pipeline:
 
     def __init__(self, settings: PipelineSettings | None = None,
                  model: ModelBundle | str | Path | None = None,
-                 detector: FaceDetector | None = None):
+                 detector: FaceDetector | None = None, live: bool = False):
+        """`live`: frames come from the desktop window, where each frame's latency counts
+        (`create_detector(live=True)`); files are processed on the exact schedule."""
         self.settings = settings or PipelineSettings()
         bundle = model if isinstance(model, ModelBundle) else load_bundle(model)
         self.classifier = Classifier(bundle, backend=self.settings.backend,
                                      num_threads=self.settings.threads)
         self.detector = detector or create_detector(self.settings.detector,
-                                                    min_score=self.settings.min_face_score)
+                                                    min_score=self.settings.min_face_score, live=live)
         self.tracker = Tracker(min_iou=self.settings.track_min_iou,
                                timeout_s=self.settings.track_timeout_s)
         self.smoother = Smoother(self.settings.smoothing_half_life_s)

@@ -171,7 +171,7 @@ class InferenceWorker(threading.Thread):
         if old is not None:
             old.close()
         try:
-            pipeline = Pipeline(settings, model=model)
+            pipeline = Pipeline(settings, model=model, live=True)
         except Exception as exc:
             if not isinstance(exc, EmotionLensError):
                 log.exception("building the pipeline")

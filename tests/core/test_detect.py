@@ -241,3 +241,46 @@ def test_cli_help_names_the_default_detector():
     assert f"default: {DEFAULT_DETECTOR}" in text
     for name in DETECTORS:
         assert name in text
+
+
+def test_live_default_looks_for_far_faces_in_the_background(media):
+    """The desktop window's default (`live`): the periodic look for far faces runs beside the
+    frame, which goes on with short range's faces; far faces it finds then come on the next
+    frames, where full range runs as in files. Files keep the exact schedule."""
+    import time
+
+    from benchmarks.scenes import _background, face_cuts, match, paste
+
+    image = _background(media, "busy", 1280, 720, 3)
+    cuts = face_cuts(media)
+    near_only = image.copy()
+    truth = [paste(near_only, cuts[0], 300, 80, 200, soft=True)]
+    both = near_only.copy()
+    for i, x in enumerate((600, 760, 920, 1080)):
+        truth.append(paste(both, cuts[1 + i % 2], 120, x, 120 + 260 * (i % 2), soft=True))
+    score = PipelineSettings().min_face_score
+    with create_detector(DEFAULT_DETECTOR, score, live=True) as live, \
+            create_detector(DEFAULT_DETECTOR, score) as files:
+        assert live.background and not files.background
+        # a near face alone: the same faces and passes, two of the three looks in the background
+        for det in (live, files):
+            found = [len(det.detect(near_only)) for _ in range(61)]
+            assert (found[0], found[-1], det.full_passes) == (1, 1, 3)
+        assert (live.background_looks, files.background_looks) == (2, 0)
+        # far faces appear: files see them at the next look (frame 90), the window just after
+        for det in (live, files):
+            det.reset()
+            det.detect(near_only)  # frame 0: both models, nothing far
+            assert [len(det.detect(both)) for _ in range(29)] == [1] * 29  # short range only
+        assert len(files.detect(both)) == 5  # frame 30, full range on it
+        assert len(live.detect(both)) == 1  # frame 30 goes on; the look runs beside it
+        assert live.background_looks == 1
+        deadline, faces = time.monotonic() + 10, []
+        while len(faces) < 5 and time.monotonic() < deadline:
+            faces = live.detect(both)
+        assert match(truth, [f.box for f in faces]) == (5, 0)
+        assert [f.box for f in faces] == [f.box for f in files.detect(both)]  # full range on both
+    with create_detector(DEFAULT_DETECTOR, score, live=True) as det:
+        for _ in range(31):
+            det.detect(near_only)
+    assert det.background_looks == 1  # closed with a look submitted: it finished first

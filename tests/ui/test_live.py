@@ -84,3 +84,18 @@ def test_stalled_camera_is_reopened(qtbot, make_window, video: Path) -> None:
         assert window.latest.result.time_s > 0
     finally:
         device.release_stall.set()
+
+
+def test_the_window_looks_for_far_faces_beside_the_frame(qtbot, make_window, video: Path) -> None:
+    """The window's default detector runs its periodic far-face look in the background
+    (latency); annotation's pipeline keeps the exact schedule."""
+    from app.core.pipeline import Pipeline
+
+    window = make_window()
+    window.open_path(video)
+    qtbot.waitUntil(lambda: window.latest is not None and window.latest.seq >= 35, timeout=WAIT_MS)
+    detector = window.controller.worker.pipeline.detector
+    assert detector.name == "blazeface-auto" and detector.background
+    assert detector.background_looks >= 1
+    with Pipeline(model=window.controller.worker.pipeline.classifier.bundle) as files:
+        assert not files.detector.background
