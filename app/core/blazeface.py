@@ -278,18 +278,18 @@ class AdaptiveBlazeFaceDetector:
         self.reset()
 
     def reset(self) -> None:
-        self._settle()
-        self._look = None
+        self._drop_look()
         self._since_full: int | None = None  # detector calls since the last full-range pass
         self._far_faces = False  # the last full-range pass found faces short range missed
         self.full_passes = 0
         self.background_looks = 0
 
-    def _settle(self) -> None:
-        """Wait for a background look still running (the full-range model is then free); its
-        faces are taken on the next frame (`_collect`)."""
+    def _drop_look(self) -> None:
+        """Wait for a background look still running, so that the full-range model is free, and
+        forget it: a new source, or a full-range pass on this frame, supersedes it."""
         if self._look is not None:
-            self._look[0].exception()  # waits; its error, if any, is raised by _collect
+            self._look[0].exception()  # waits (an error of its own is the next pass's to raise)
+            self._look = None
 
     def _collect(self) -> None:
         """A finished background look: faces it found that short range missed on its frame turn
@@ -320,7 +320,7 @@ class AdaptiveBlazeFaceDetector:
                 self.background_looks += 1
                 self._look = (self._pool.submit(self.full.detect, frame_bgr), found)
             return found
-        self._settle()
+        self._drop_look()
         self._since_full = 0
         self.full_passes += 1
         full = [short_range_framing(d, self.name) for d in self.full.detect(frame_bgr)]
