@@ -148,6 +148,7 @@ class LiveController(QObject):
                 self.capture.abandon()
                 self._abandoned.append(self.capture)
             self.capture = None
+        self.display.clear()  # the last frame's display copy (a 4K one is 33 MB)
 
     def set_paused(self, paused: bool) -> None:
         self.paused = paused

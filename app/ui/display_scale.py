@@ -73,6 +73,13 @@ class DisplayScaler:
             self.taken += 1
             return ready[2]
 
+    @property
+    def holds_copy(self) -> bool:
+        """A copy is waiting to be taken (it keeps its frame alive)."""
+        with self._lock:
+            return self._ready is not None
+
     def clear(self) -> None:
+        """Forget the copy made last (its source closed)."""
         with self._lock:
             self._ready = None

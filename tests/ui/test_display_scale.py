@@ -73,3 +73,12 @@ def test_frames_of_a_playing_video_are_painted_from_copies_made_ahead(qtbot, mak
     display = window.controller.display
     qtbot.waitUntil(lambda: display.taken >= 10, timeout=WAIT_MS)
     assert window.video.frames_painted >= display.taken
+
+
+def test_closing_the_source_forgets_the_last_copy(qtbot, make_window, video: Path) -> None:
+    window = make_window()
+    window.open_path(video)
+    display = window.controller.display
+    qtbot.waitUntil(lambda: display.prepared >= 3, timeout=WAIT_MS)
+    window.controller.close_source()
+    assert not display.holds_copy  # no frame held once the source is gone
