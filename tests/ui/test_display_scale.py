@@ -80,5 +80,7 @@ def test_closing_the_source_forgets_the_last_copy(qtbot, make_window, video: Pat
     window.open_path(video)
     display = window.controller.display
     qtbot.waitUntil(lambda: display.prepared >= 3, timeout=WAIT_MS)
+    display.prepare(window.latest.frame.image)  # one waiting, whatever the paints took
+    assert display.holds_copy
     window.controller.close_source()
     assert not display.holds_copy  # no frame held once the source is gone
