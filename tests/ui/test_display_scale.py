@@ -79,7 +79,7 @@ def test_closing_the_source_forgets_the_last_copy(qtbot, make_window, video: Pat
     window = make_window()
     window.open_path(video)
     display = window.controller.display
-    qtbot.waitUntil(lambda: display.prepared >= 3, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: display.prepared >= 3 and window.latest is not None, timeout=WAIT_MS)
     display.prepare(window.latest.frame.image)  # one waiting, whatever the paints took
     assert display.holds_copy
     window.controller.close_source()
