@@ -84,3 +84,29 @@ def test_closing_the_source_forgets_the_last_copy(qtbot, make_window, video: Pat
     assert display.holds_copy
     window.controller.close_source()
     assert not display.holds_copy  # no frame held once the source is gone
+
+
+def test_the_painted_frame_keeps_its_colours(qtbot) -> None:
+    """BGR in, the same colours on screen (BGRA read as RGB32: no red/blue swap)."""
+    from PySide6.QtGui import QColor
+
+    image = np.zeros((120, 160, 3), np.uint8)
+    image[:, :80] = (0, 0, 255)  # red (BGR)
+    image[:, 80:] = (255, 0, 0)  # blue
+    view = VideoView()
+    view.scaler = DisplayScaler()
+    qtbot.addWidget(view)
+    view.resize(320, 240)
+    view.set_frame(image, None, ())
+    for ahead in (False, True):
+        if ahead:
+            view.scaler.prepare(image := image.copy())
+            view.set_frame(image, None, ())
+        shot = view.grab().toImage()
+        rect = view.image_rect()
+        y = int(rect.center().y())
+        left = QColor(shot.pixel(int(rect.left() + rect.width() * 0.25), y))
+        right = QColor(shot.pixel(int(rect.left() + rect.width() * 0.75), y))
+        assert (left.red(), left.green(), left.blue()) == (255, 0, 0)
+        assert (right.red(), right.green(), right.blue()) == (0, 0, 255)
+    assert view.scaler.taken == 1
