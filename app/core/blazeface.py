@@ -271,7 +271,6 @@ class AdaptiveBlazeFaceDetector:
         self.small, self.every, self.max_faces = small, every, max_faces
         self.full_passes = 0  # frames on which full range ran, since the last reset
         self.background_looks = 0  # of them, periodic looks run on the background thread
-        self.background = background
         self._pool = (ThreadPoolExecutor(max_workers=1, thread_name_prefix="blazeface-full")
                       if background else None)
         self._look: tuple[Future[list[Detection]], list[Detection]] | None = None
@@ -283,6 +282,11 @@ class AdaptiveBlazeFaceDetector:
         self._far_faces = False  # the last full-range pass found faces short range missed
         self.full_passes = 0
         self.background_looks = 0
+
+    @property
+    def background(self) -> bool:
+        """The periodic look runs on a background thread (see the class)."""
+        return self._pool is not None
 
     def _drop_look(self) -> None:
         """Wait for a background look still running, so that the full-range model is free, and
@@ -301,19 +305,32 @@ class AdaptiveBlazeFaceDetector:
         full = [short_range_framing(d, self.name) for d in future.result()]
         self._far_faces = self._far_faces or any(_new_to(found, d) for d in full)
 
+    def full_range_reason(self, short_faces: list[Detection], frame_side: int) -> str | None:
+        """Why full range runs on this frame ("first", "far", "missing", "small", "periodic"),
+        or None when short range's faces are enough."""
+        if self._since_full is None:
+            return "first"
+        if self._far_faces:
+            return "far"
+        if not short_faces:
+            return "missing"
+        if min(d.box[2] for d in short_faces) < self.small * frame_side:
+            return "small"
+        return "periodic" if self._since_full >= self.every - 1 else None
+
     def needs_full_range(self, short_faces: list[Detection], frame_side: int) -> bool:
-        return (self._since_full is None or self._since_full >= self.every - 1 or self._far_faces
-                or not short_faces or min(d.box[2] for d in short_faces) < self.small * frame_side)
+        return self.full_range_reason(short_faces, frame_side) is not None
 
     def detect(self, frame_bgr: np.ndarray) -> list[Detection]:
         if self.short is None or self.full is None:
             raise EmotionLensError("face detector used after close()")
         self._collect()
         found = [Detection(d.box, d.score, d.keypoints, self.name) for d in self.short.detect(frame_bgr)]
-        if not self.needs_full_range(found, max(frame_bgr.shape[:2])):
+        reason = self.full_range_reason(found, max(frame_bgr.shape[:2]))
+        if reason is None:
             self._since_full = (self._since_full or 0) + 1
             return found
-        if self._pool is not None and self._only_periodic(found, max(frame_bgr.shape[:2])):
+        if self._pool is not None and reason == "periodic":
             self._since_full = 0
             if self._look is None:  # (one still running is the look for this period)
                 self.full_passes += 1
@@ -331,12 +348,6 @@ class AdaptiveBlazeFaceDetector:
         # that short range boxed as one
         kept = [d for d in found if sum(_overlap(d.box, f.box)[1] > 0.3 for f in full) < 2]
         return (kept + [f for f in full if _new_to(kept, f)])[: self.max_faces]
-
-    def _only_periodic(self, short_faces: list[Detection], frame_side: int) -> bool:
-        """Full range is due only because the period is up (not the first frame, and short
-        range's faces are neither missing nor small, nor did full range see others lately)."""
-        return (self._since_full is not None and not self._far_faces and bool(short_faces)
-                and min(d.box[2] for d in short_faces) >= self.small * frame_side)
 
     def close(self) -> None:
         if self._pool is not None:

@@ -22,6 +22,11 @@ import numpy as np
 DisplayKey = tuple[int, int, bool]  # painted width and height in device pixels, mirrored
 
 
+def is_bgr(image: np.ndarray) -> bool:
+    """A BGR uint8 H×W×3 image, the only kind the panel paints."""
+    return image.dtype == np.uint8 and image.ndim == 3 and image.shape[2] == 3
+
+
 def display_frame(image: np.ndarray, key: DisplayKey) -> np.ndarray:
     """`image` (BGR uint8) resized to `key`'s size (area averaging when it shrinks by more than
     half, else bilinear), mirrored if asked: a C-contiguous BGRA array."""
@@ -56,7 +61,7 @@ class DisplayScaler:
         """Make `image`'s display copy at the wanted size (nothing while no size is known)."""
         with self._lock:
             key = self._key
-        if key is None or image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
+        if key is None or not is_bgr(image):
             return  # the panel refuses other images itself, with its own message
         copy = display_frame(image, key)  # outside the lock: the UI never waits on a resize
         with self._lock:

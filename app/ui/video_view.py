@@ -27,13 +27,13 @@ from app.core.baseline import LIVE_SECONDS
 from app.core.render import color_for
 from app.core.results import FaceResult, FrameResult
 from app.ui.calibration import FaceState
-from app.ui.display_scale import DisplayKey, DisplayScaler, display_frame
+from app.ui.display_scale import DisplayKey, DisplayScaler, display_frame, is_bgr
 
 CALIBRATE_TEXT = f"Calibrate: this face is neutral now ({LIVE_SECONDS:g} s)"
 
 
 def check_bgr(image: np.ndarray) -> None:
-    if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
+    if not is_bgr(image):
         raise ValueError(f"expected a BGR uint8 H×W×3 image, got {image.dtype} {image.shape}")
 
 
