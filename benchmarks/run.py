@@ -458,6 +458,29 @@ def gui_runs(side: dict[str, Any]) -> tuple[list[dict[str, Any]], list[dict[str,
     return ([g for g in runs if not g.get("control")], [g for g in runs if g.get("control")])
 
 
+def gui_stage_table(run: dict[str, Any], control: dict[str, Any] | None) -> str:
+    """Where the GUI run's read → painted time goes (app/ui/latency.py), stage by stage: median,
+    p95 and the mean over the slowest 5 % of frames, with the control's tail beside it. "" for
+    a result written before the stages were measured."""
+    stages = run.get("stages_ms")
+    if not stages:
+        return ""
+    cstages = (control or {}).get("stages_ms") or {}
+    head = ["stage", "p50", "p95", "slowest 5 %: mean"]
+    if cstages:
+        head.append("slowest 5 %, vCPUs awake")
+    lines = [f"Where the GUI path's time goes ({run['detector']}, ms; app/ui/latency.py: the "
+             f"stages of one frame add up to its total, so the column of the slowest frames "
+             f"shows what the p95 is made of):", "", "| " + " | ".join(head) + " |",
+             "|" + "---|" * len(head)]
+    for stage, v in stages.items():
+        cells = [stage, f"{v['p50']:.2f}", f"{v['p95']:.2f}", f"{v['tail_mean']:.2f}"]
+        if cstages:
+            cells.append(f"{cstages[stage]['tail_mean']:.2f}" if stage in cstages else "–")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def extras_from_files() -> list[str]:
     """Start-up and soak lines from their own result files, when those benchmarks were run."""
     out = []
@@ -487,6 +510,8 @@ def extras_from_files() -> list[str]:
             out.append(f"The same with the vCPUs kept awake (`--control`: {controls[0]['control']}, "
                        f"which run only when nothing else wants a CPU; a control, not what the app "
                        f"does): " + "; ".join(cparts) + ".")
+        if (table := gui_stage_table(runs[0], controls[0] if controls else None)):
+            out.append(table)
     if (s := side_result("detect_every")) is not None:
         parts = [f"k={r['k']}: box IoU {r['box_iou_mean']:.3f} (p5 {r['box_iou_p5']:.3f}), labels "
                  f"agree {r['label_agreement']:.1%}, CPU {r['cpu_ms_per_frame_k1']:.2f} → "

@@ -41,6 +41,10 @@ class Processed:
     dropped: int  # frames the worker never saw, since the source opened
     labels: tuple[str, ...] = field(default_factory=tuple)
     calibration: dict[int, FaceState] = field(default_factory=dict)  # faces with a baseline or measured
+    # perf_counter when the worker took the frame and posted this result (app/ui/latency.py);
+    # 0.0 for a still picture's refresh, which is not a new frame
+    picked_at: float = 0.0
+    done_at: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -132,7 +136,7 @@ class InferenceWorker(threading.Thread):
         if pending is not None and not self._retune(*pending):
             self._build(*pending)
             if (self._source_done or self.paused) and self._last_frame is not None:
-                self._process(self._last_frame, generation)  # a still picture shows the change
+                self._process(self._last_frame, generation, again=True)  # a still picture shows the change
         if reset and self.pipeline is not None:
             self.pipeline.reset()
         if reset:
@@ -148,7 +152,8 @@ class InferenceWorker(threading.Thread):
             return
         result, outcomes = self.calibration.refill(packet.result, self._source_done)
         self._report(outcomes)
-        still = replace(packet, result=result, calibration=self.calibration.states(result))
+        still = replace(packet, result=result, calibration=self.calibration.states(result),
+                        picked_at=0.0, done_at=0.0)
         self._last_packet = still
         if self.latest.put(still):
             self.events.resultReady.emit()
@@ -189,7 +194,10 @@ class InferenceWorker(threading.Thread):
                                  pipeline.detector.name, pipeline.labels)
         self.events.pipelineReady.emit()
 
-    def _process(self, frame: Frame, generation: int | None = None) -> None:
+    def _process(self, frame: Frame, generation: int | None = None, again: bool = False) -> None:
+        """`again`: the last frame processed once more (a model change on a still picture): no
+        latency marks, it was read long ago."""
+        picked_at = 0.0 if again else time.perf_counter()
         generation = self.mailbox.generation if generation is None else generation
         self._last_frame = frame
         pipeline = self.pipeline
@@ -217,7 +225,7 @@ class InferenceWorker(threading.Thread):
         fps = (len(self._times) - 1) / span if span > 0 else 0.0
         self._seq += 1
         packet = Processed(frame, result, self._seq, generation, fps, self.mailbox.dropped, labels,
-                           calibration)
+                           calibration, picked_at, 0.0 if again else time.perf_counter())
         self._last_packet = packet
         if self.latest.put(packet):
             self.events.resultReady.emit()

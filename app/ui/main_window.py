@@ -39,6 +39,7 @@ from app.ui.charts import FacePicker, ProbabilityBars, Timeline
 from app.ui.controller import LiveController
 from app.ui.history import FaceHistory
 from app.ui.inference import PipelineInfo, Processed
+from app.ui.latency import FrameMarks
 from app.ui.settings import UiSettings, save_ui_settings, save_window_state
 from app.ui.settings_panel import SettingsPanel
 from app.ui.video_view import VideoView
@@ -255,8 +256,9 @@ class MainWindow(WindowActions, WindowSources, WindowCalibration, WindowReports,
         self.history.add(packet.result)
         if self.selected_face is not None and self.selected_face not in self.history.traces:
             self.select_face(None)  # the chosen face left long ago: follow the largest again
-        self.video.set_frame(packet.frame.image, packet.result, self.labels, packet.frame.read_at,
-                             packet.calibration)
+        marks = FrameMarks(packet.frame.read_at, packet.picked_at, packet.done_at,
+                           time.perf_counter(), packet.result.timings_ms)
+        self.video.set_frame(packet.frame.image, packet.result, self.labels, marks, packet.calibration)
         self.frames_shown += 1
         self._charts_dirty = True
         if time.monotonic() - self._charts_at >= CHART_INTERVAL_S:

@@ -28,6 +28,7 @@ from app.core.render import color_for
 from app.core.results import FaceResult, FrameResult
 from app.ui.calibration import FaceState
 from app.ui.display_scale import DisplayKey, DisplayScaler, display_frame, is_bgr
+from app.ui.latency import FrameMarks, breakdown
 
 CALIBRATE_TEXT = f"Calibrate: this face is neutral now ({LIVE_SECONDS:g} s)"
 
@@ -79,8 +80,9 @@ class VideoView(QWidget):
         self.selected_id: int | None = None
         self.placeholder = "No source"
         self.frames_painted = 0
-        self._read_at = 0.0
+        self._marks: FrameMarks | None = None
         self.latencies_ms: deque[float] = deque(maxlen=2000)  # frame read → painted, newest last
+        self.timeline: deque[dict[str, float]] = deque(maxlen=2000)  # the same, stage by stage
         self.setAcceptDrops(False)  # the main window takes drops
 
     def sizeHint(self) -> QSize:
@@ -88,12 +90,13 @@ class VideoView(QWidget):
 
     # -- state --
     def set_frame(self, image: np.ndarray, result: FrameResult | None, labels: tuple[str, ...],
-                  read_at: float = 0.0, calibration: dict[int, FaceState] | None = None) -> None:
-        """`read_at`: time.perf_counter() when the frame was read; its first paint then adds
-        read → painted to `latencies_ms`. `calibration`: the faces with a baseline or being
-        measured."""
+                  marks: FrameMarks | None = None,
+                  calibration: dict[int, FaceState] | None = None) -> None:
+        """`marks`: when the frame was read and went through the worker (app/ui/latency.py);
+        its first paint then adds read → painted to `latencies_ms` and the stages to `timeline`.
+        `calibration`: the faces with a baseline or being measured."""
         check_bgr(image)
-        self._read_at = read_at
+        self._marks = marks if marks is not None and marks.complete else None
         if image is not self._array:  # a still picture refreshed keeps its scaled copy
             self._scaled = None
         self._array = image
@@ -167,6 +170,7 @@ class VideoView(QWidget):
 
     # -- painting --
     def paintEvent(self, event: QPaintEvent) -> None:
+        paint_start = time.perf_counter()
         painter = QPainter(self)
         painter.fillRect(self.rect(), QColor(24, 24, 28))
         if self._array is None:
@@ -182,9 +186,11 @@ class VideoView(QWidget):
         self._paint_frame(painter, target, self._scaled_frame(target))
         painter.end()
         self.frames_painted += 1
-        if self._read_at:
-            self.latencies_ms.append((time.perf_counter() - self._read_at) * 1e3)
-            self._read_at = 0.0
+        if self._marks is not None:
+            row = breakdown(self._marks, paint_start, time.perf_counter())
+            self.latencies_ms.append(row["total"])
+            self.timeline.append(row)
+            self._marks = None
 
     def _scaled_frame(self, target: QRectF) -> QImage:
         """The frame resized (and mirrored) to `target` in device pixels with OpenCV, once per

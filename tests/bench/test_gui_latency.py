@@ -39,6 +39,10 @@ def test_measures_latency_of_painted_frames(media, int8_bundle, tmp_path: Path, 
     assert 0 < result["latency_p50_ms"] <= result["latency_p95_ms"] <= result["latency_max_ms"]
     assert result["latency_max_ms"] < 5000  # read → painted of a live frame, not since start-up
     assert result["painted_fps"] > 1
+    stages = result["stages_ms"]  # where the time went, from the same painted frames
+    assert stages["total"]["p50"] == pytest.approx(result["latency_p50_ms"], abs=0.01)
+    assert stages["detect"]["p50"] > 0 and stages["classify"]["p50"] > 0  # 4 faces classified
+    assert stages["paint"]["p50"] > 0
 
 
 def test_control_spinners_run_at_sched_idle_and_stop():
@@ -86,9 +90,13 @@ def test_control_runs_are_shown_beside_the_targets_not_judged(tmp_path, monkeypa
 
     run = {"platform": "offscreen", "detector": "blazeface-auto", "seconds": 20.0,
            "painted_fps": 30.1, "latency_p50_ms": 19.0, "latency_p95_ms": 34.0,
-           "dropped_frames": 0, "cpu_percent": 100.0}
+           "dropped_frames": 0, "cpu_percent": 100.0,
+           "stages_ms": {"detect": {"p50": 2.5, "p95": 5.3, "tail_mean": 6.25},
+                         "total": {"p50": 19.0, "p95": 34.0, "tail_mean": 38.0}}}
     control = {**run, "latency_p50_ms": 9.0, "latency_p95_ms": 12.0,
-               "control": "2 SCHED_IDLE spinners"}
+               "control": "2 SCHED_IDLE spinners",
+               "stages_ms": {"detect": {"p50": 2.0, "p95": 3.0, "tail_mean": 3.75},
+                             "total": {"p50": 9.0, "p95": 12.0, "tail_mean": 13.0}}}
     (tmp_path / "gui_latency.json").write_text(json.dumps({"runs": [run, control]}))
     monkeypatch.setattr(bench_run, "RESULTS", tmp_path)
     lines = bench_run.extras_from_files()
@@ -96,5 +104,9 @@ def test_control_runs_are_shown_beside_the_targets_not_judged(tmp_path, monkeypa
     assert len(gui) == 1 and "p95 34.0 ms" in gui[0] and "12.0" not in gui[0]
     ctl = [x for x in lines if "kept awake" in x]
     assert len(ctl) == 1 and "p95 12.0 ms" in ctl[0] and "2 SCHED_IDLE spinners" in ctl[0]
+    stages = [x for x in lines if x.startswith("Where the GUI path's time goes")]
+    assert len(stages) == 1  # the app's run, with the control's tail beside it
+    assert "| detect | 2.50 | 5.30 | 6.25 | 3.75 |" in stages[0]
+    assert "| total | 19.00 | 34.00 | 38.00 | 13.00 |" in stages[0]
     table = [x for x in bench_run.targets([], None) if x.startswith("| GUI")]
     assert len(table) == 1 and "p95 34.0 ms" in table[0]
