@@ -72,6 +72,9 @@ class TrainConfig:
     # keep every epoch's weights as epochs/epoch_NNN.weights.h5 in the run folder (not only the
     # best and the last), so that `training.export --epoch N` can bundle any of them later
     keep_epochs: bool = False
+    # keep the running mean of the last N epochs' weights in the checkpoint (swa.npz, tracked
+    # with it; training/swa.py) for `training.export --swa`; 0: none
+    swa_epochs: int = 0
     # quantization / pruning / export
     export: bool = True
     int8: bool = True
@@ -224,6 +227,8 @@ def validate(cfg: TrainConfig) -> None:
         raise EmotionLensError(f"teacher_weight must be in (0, 1], got {cfg.teacher_weight}")
     if not 0.0 < cfg.teacher_temperature <= 100.0:
         raise EmotionLensError(f"teacher_temperature must be in (0, 100], got {cfg.teacher_temperature}")
+    if not 0 <= cfg.swa_epochs <= cfg.epochs:
+        raise EmotionLensError(f"swa_epochs must be in 0..epochs ({cfg.epochs}), got {cfg.swa_epochs}")
     if not 0.0 < cfg.prune_sparsity < 1.0:
         raise EmotionLensError(f"prune_sparsity must be in (0, 1), got {cfg.prune_sparsity}")
     _validate_ippm(cfg)

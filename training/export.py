@@ -7,7 +7,8 @@ training images; **int8 input and output**, scale/zero-point stored in the file)
 `python -m training.export --run RUN_DIR --out BUNDLE_DIR [--kinds int8,keras]` (re)builds a bundle
 from a finished run, re-measuring float and int8 metrics on the validation split; re-running it picks
 up a new `training/configs/crops/<dataset>.toml`. `--epoch N` bundles an epoch the run kept
-(`keep_epochs`) instead of its best, `--epoch 52,54-55` the mean of those epochs' weights (SWA);
+(`keep_epochs`) instead of its best, `--epoch 52,54-55` the mean of those epochs' weights (SWA;
+`--swa`: the mean of its last epochs kept in the checkpoint, `swa_epochs`, training/swa.py);
 `--blur SIGMA` puts a fixed Gaussian blur in front of the model; `--class-prior fear=1.4` scales
 labels' probabilities in the final layer's bias; `--overwrite` replaces a bundle.
 
@@ -34,6 +35,7 @@ from app.core import EmotionLensError
 from training.cli import Parser, one_line_errors
 from training.data.crops import crop_spec_for
 from training.metrics import compute_metrics, rounded
+from training.swa import parse_epochs
 
 FILE_NAMES = {"keras": "model.keras", "float16": "model_fp16.tflite", "int8": "model_int8.tflite",
               "float32": "model_fp32.tflite"}
@@ -436,38 +438,13 @@ def _convert_in_tf_subprocess(model: Any, out: Path, kinds: list[str], train: An
 
 # --------------------------------------------------------------------------- CLI
 
-def parse_epochs(text: str) -> list[int]:
-    """"54" -> [54]; "52,54-56" -> [52, 54, 55, 56] (sorted, no repeats); one line when bad."""
-    epochs: set[int] = set()
-    for part in (p.strip() for p in text.split(",")):
-        first, dash, last = part.partition("-")
-        try:
-            a, b = int(first), int(last) if dash else int(first)
-        except ValueError:
-            raise EmotionLensError(f"--epoch {text}: give epochs as N, N,M or N-M") from None
-        if a < 1 or b < a:
-            raise EmotionLensError(f"--epoch {text}: epochs count from 1, ranges go upwards")
-        epochs.update(range(a, b + 1))
-    return sorted(epochs)
-
-
-def average_weights(models: list[Any]) -> Any:
-    """The first of `models` holding the mean of all their weights (batch-norm statistics
-    included): stochastic weight averaging of epochs of one run."""
-    import numpy as np
-
-    weights = [m.get_weights() for m in models]
-    models[0].set_weights([np.mean([w[i] for w in weights], axis=0)
-                           for i in range(len(weights[0]))])
-    return models[0]
-
-
 def rebuild_from_run(run: Path, out: Path, kinds: tuple[str, ...], name: str | None,
                      write_reports: bool = True, input_blur: float = 0.0,
                      epochs: list[int] | None = None, class_prior: str | None = None,
-                     ) -> dict[str, Any]:
+                     swa: bool = False) -> dict[str, Any]:
     """Bundle the best weights of a finished (or interrupted) run into `out`; with `epochs`, the
-    weights the run kept of that epoch (`keep_epochs`), or of several their average; read
+    weights the run kept of that epoch (`keep_epochs`), or of several their average; with `swa`,
+    the running mean of its last epochs it kept in the checkpoint (`swa_epochs`); read
     through a fixed Gaussian blur of `input_blur` px when it is not 0; with `class_prior`
     ("fear=1.4"), those labels' probabilities scaled (`with_class_prior`)."""
     import keras
@@ -476,6 +453,7 @@ def rebuild_from_run(run: Path, out: Path, kinds: tuple[str, ...], name: str | N
     from training.inputs import load_cfg_splits
     from training.models import build_model, resolve_input
     from training.resume import BEST_WEIGHTS, LAST_CKPT, RunState, epoch_weights
+    from training.swa import SWA_WEIGHTS, as_model_weights, average_weights, load_mean
 
     cfg_path = run / "config.json"
     if not cfg_path.is_file():
@@ -487,7 +465,13 @@ def rebuild_from_run(run: Path, out: Path, kinds: tuple[str, ...], name: str | N
     state = RunState(run)
     state.load()
     kept: list[Path] = []
-    if epochs:
+    if swa:
+        if not state.swa or not (run / SWA_WEIGHTS).is_file():
+            raise EmotionLensError(f"{run} kept no SWA mean (a run keeps one with swa_epochs = N, "
+                                   f"over its last N epochs)")
+        epochs = list(range(state.swa[0], state.swa[1] + 1))
+        state = state.at_epoch(state.swa[1])
+    elif epochs:
         state = state.at_epoch(max(epochs))
         kept = [epoch_weights(run, e) for e in epochs]
         missing = [e for e, path in zip(epochs, kept, strict=True) if not path.is_file()]
@@ -500,7 +484,10 @@ def rebuild_from_run(run: Path, out: Path, kinds: tuple[str, ...], name: str | N
     labels = splits.train.labels
     if class_prior is not None:
         check_prior_labels(prior, labels, class_prior)
-    if kept:
+    if swa:
+        model = build_model(cfg, len(labels))
+        model.set_weights(as_model_weights(load_mean(run / SWA_WEIGHTS), model))
+    elif kept:
         models = []
         for path in kept:
             models.append(build_model(cfg, len(labels)))
@@ -543,6 +530,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--epoch", metavar="N[,M-K]",
                    help="bundle epoch N of the run (kept by keep_epochs = true) instead of its best; "
                         "several (52,54-56): the average of their weights")
+    p.add_argument("--swa", action="store_true",
+                   help="bundle the mean of the run's last epochs that it kept in its checkpoint "
+                        "(swa_epochs = N in its config)")
     p.add_argument("--blur", type=float, default=0.0, metavar="SIGMA",
                    help="the model reads faces through a fixed Gaussian blur of SIGMA px, as it "
                         "saw them in augmented training (default 0: none)")
@@ -574,9 +564,11 @@ def main(argv: list[str] | None = None) -> int:
         raise EmotionLensError(f"run folder not found: {run}")
     check_blur(args.blur)
     check_out(out, args.overwrite)
+    if args.swa and args.epoch is not None:
+        raise EmotionLensError("give --epoch or --swa, not both")
     epochs = parse_epochs(args.epoch) if args.epoch is not None else None
     data = rebuild_from_run(run, out, kinds, args.name, input_blur=args.blur, epochs=epochs,
-                            class_prior=args.class_prior)
+                            class_prior=args.class_prior, swa=args.swa)
     m = data["metrics"]
     print(f"wrote {out}: val accuracy {m['accuracy']:.4f}, macro-F1 {m['macro_f1']:.4f}"
           + (f", int8 accuracy {m['int8_accuracy']:.4f}" if "int8_accuracy" in m else ""))

@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from training import runtime
+from training import runtime, swa
 from training.cli import log
 from training.clock import ActiveClock
 from training.config import TrainConfig
@@ -20,6 +20,7 @@ from training.resume import (
     BEST_WEIGHTS,
     LAST_CKPT,
     STATE_FILE,
+    SWA_WEIGHTS,
     RunState,
     commit,
     epoch_weights,
@@ -151,10 +152,19 @@ def make_callbacks(cfg: TrainConfig, out: Path | None, state: RunState) -> list[
                 kept.parent.mkdir(exist_ok=True)
                 self.model.save_weights(str(kept.with_name(staged_name(kept.name))))
                 os.replace(kept.with_name(staged_name(kept.name)), kept)
+            if swa.in_window(state.epoch, cfg.epochs, cfg.swa_epochs):
+                # the mean so far, plus this epoch; a window entered late (swa_epochs set in a
+                # resumed run) starts at this epoch
+                first = state.swa[0] if state.swa else state.epoch
+                staged[SWA_WEIGHTS] = out / staged_name(SWA_WEIGHTS)
+                swa.accumulate(out / SWA_WEIGHTS if state.swa else None, self.model.get_weights(),
+                               state.epoch - first + 1, staged[SWA_WEIGHTS])
+                state.swa = [first, state.epoch]
             for path in staged.values():
                 fsync_file(path)
             staged[STATE_FILE] = state.stage()
-            commit(out, staged, () if improved else (BEST_WEIGHTS,), state.epoch)
+            keep = tuple(name for name in (BEST_WEIGHTS, SWA_WEIGHTS) if name not in staged)
+            commit(out, staged, keep, state.epoch)
 
     cbs: list[Any] = [Progress()]
     if cfg.schedule == "plateau":

@@ -1,12 +1,13 @@
 """What `--resume` continues from, written so that a crash at any moment leaves a consistent run.
 
 A checkpoint is `last.keras` (model and optimizer), `best.weights.h5` and `train_state.json`
-(epoch, best val, schedule position, history: `RunState`). Each epoch the new files are written
-under temporary names and fsynced; then `checkpoint.json`, the manifest naming the files of the
-checkpoint with their sizes and sha256, is replaced atomically (the commit); then the files are
-renamed into place. A crash before the commit leaves the previous checkpoint whole; a crash after
-it is rolled forward on the next `--resume` (the staged files are the ones the manifest names). A folder
-without a manifest (written before it existed) is resumed as it is.
+(epoch, best val, schedule position, history: `RunState`), with `swa_epochs` also `swa.npz`.
+Each epoch the new files are written under temporary names and fsynced; then `checkpoint.json`,
+the manifest naming the files of the checkpoint with their sizes and sha256, is replaced
+atomically (the commit); then the files are renamed into place. A crash before the commit
+leaves the previous checkpoint whole; a crash after it is rolled forward on the next `--resume`
+(the staged files are the ones the manifest names). A folder without a manifest (written before
+it existed) is resumed as it is.
 
 `check_same_run` refuses a `--resume` that would continue a run as another one (a changed
 architecture, input or class set), before anything in the folder is touched.
@@ -28,6 +29,7 @@ STATE_FILE = "train_state.json"
 LAST_CKPT = "last.keras"
 BEST_WEIGHTS = "best.weights.h5"
 MANIFEST = "checkpoint.json"
+SWA_WEIGHTS = "swa.npz"  # with swa_epochs: the running mean of the last epochs (training/swa.py)
 MANIFEST_VERSION = 1
 # what a resumed run cannot change: the model in last.keras was built from these
 SAME_RUN_KEYS = ("model", "filters", "exclude", "contempt", "ippm_scales", "ippm_kernels",
@@ -254,6 +256,8 @@ class RunState:
         self.hardware: list[dict[str, Any]] = []
         # distillation: the teacher bundle's record (path, file, sha256, weight, temperature)
         self.teacher: dict[str, Any] = {}
+        # [first, last]: the epochs whose mean weights swa.npz holds (swa_epochs, training/swa.py)
+        self.swa: list[int] = []
 
     def record_hardware(self, machine: dict[str, Any]) -> None:
         """Count the epoch just done (`self.epoch`) as trained on `machine` (the same machine as
@@ -295,8 +299,10 @@ class RunState:
         past.hardware = [{**h, "epochs": [h["epochs"][0], min(h["epochs"][1], epoch)]}
                          for h in self.hardware if h["epochs"][0] <= epoch]
         past.teacher = dict(self.teacher)
+        past.swa = list(self.swa) if self.swa and self.swa[1] <= epoch else []
         return past
 
     def save(self) -> None:
         """Replace the saved progress, the model files of the checkpoint kept as they are."""
-        commit(self.path.parent, {STATE_FILE: self.stage()}, (LAST_CKPT, BEST_WEIGHTS), self.epoch)
+        commit(self.path.parent, {STATE_FILE: self.stage()}, (LAST_CKPT, BEST_WEIGHTS, SWA_WEIGHTS),
+               self.epoch)

@@ -93,6 +93,9 @@ def build_parser() -> argparse.ArgumentParser:
     add("--prune-sparsity", type=float, help="target sparsity (default 0.5)")
     add("--keep-epochs", action=argparse.BooleanOptionalAction,
         help="keep every epoch's weights in OUT/epochs/ (for training.export --epoch N; default off)")
+    add("--swa-epochs", type=int, metavar="N",
+        help="keep the mean of the last N epochs' weights in the checkpoint, for "
+             "training.export --swa (default 0: none)")
     add("--export", action=argparse.BooleanOptionalAction, help="write the bundle (default on)")
     add("--fp16", action=argparse.BooleanOptionalAction, help="also export float16 .tflite (on)")
     add("--calib-samples", type=int, help="representative images for int8 (default 300)")

@@ -347,3 +347,59 @@ def test_keep_epochs_and_export_of_one_epoch(tiny_folders: Path, tmp_path: Path,
     (out / "epochs" / "epoch_001.weights.h5").unlink()
     assert export_mod.main(["--run", str(out), "--epoch", "1", "--out", str(tmp_path / "y")]) == 2
     assert "kept no weights of epoch 1" in capsys.readouterr().err
+
+
+def test_swa_epochs_keep_the_running_mean_in_the_checkpoint(tiny_folders: Path, tmp_path: Path,
+                                                            capsys):
+    """`--swa-epochs N`: the checkpoint holds the mean of the last N epochs' weights (swa.npz,
+    named by the manifest like the model), equal to the mean of those epochs' own weights;
+    `training.export --swa` bundles it with a card naming the epochs."""
+    from app.core.bundle import load_bundle
+    from app.core.classify import load_keras_file
+    from training import export as export_mod
+
+    out = tmp_path / "run"
+    assert run_mod.main([*QUICK, "--epochs", "3", "--keep-epochs", "--swa-epochs", "2",
+                         "--no-export", "--data", str(tiny_folders), "--out", str(out),
+                         "--max-samples", "70"]) == 0
+    state = json.loads((out / "train_state.json").read_text())
+    assert state["swa"] == [2, 3]
+    assert "swa.npz" in json.loads((out / "checkpoint.json").read_text())["files"]
+    for args, name in ((["--epoch", "2-3"], "kept"), (["--swa"], "swa")):
+        assert export_mod.main(["--run", str(out), *args, "--out", str(tmp_path / name),
+                                "--kinds", "keras"]) == 0
+    card = load_bundle(tmp_path / "swa").raw
+    assert card["provenance"]["averaged_epochs"] == [2, 3] and card["provenance"]["epochs"] == 3
+    kept, mean = (load_keras_file(tmp_path / d / "model.keras").get_weights() for d in ("kept", "swa"))
+    assert all(np.allclose(a, b, atol=1e-6) for a, b in zip(kept, mean, strict=True))
+    # a resumed run goes on from the checkpoint, the mean named by its manifest
+    assert run_mod.main([*QUICK, "--epochs", "3", "--swa-epochs", "2", "--no-export", "--resume",
+                         "--data", str(tiny_folders), "--out", str(out), "--max-samples", "70"]) == 0
+    (out / "swa.npz").write_bytes(b"damaged")
+    capsys.readouterr()
+    assert run_mod.main([*QUICK, "--epochs", "3", "--swa-epochs", "2", "--no-export", "--resume",
+                         "--data", str(tiny_folders), "--out", str(out), "--max-samples", "70"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "swa.npz" in err and "\n" not in err
+    # bad input: one line each
+    assert export_mod.main(["--run", str(out), "--swa", "--epoch", "2", "--out", str(tmp_path / "x")]) == 2
+    assert capsys.readouterr().err.strip() == "error: give --epoch or --swa, not both"
+    other = tmp_path / "plain"
+    assert run_mod.main([*QUICK, "--no-export", "--data", str(tiny_folders), "--out", str(other),
+                         "--max-samples", "70"]) == 0
+    assert export_mod.main(["--run", str(other), "--swa", "--out", str(tmp_path / "y")]) == 2
+    assert "kept no SWA mean" in capsys.readouterr().err
+    assert run_mod.main([*QUICK, "--swa-epochs", "5", "--data", str(tiny_folders), "--out",
+                         str(tmp_path / "z")]) == 2
+    assert "swa_epochs must be in 0..epochs (1), got 5" in capsys.readouterr().err
+
+
+def test_swa_set_on_a_resumed_run_starts_at_the_next_epoch(tiny_folders: Path, tmp_path: Path):
+    """swa_epochs given when a run is resumed inside its window: the mean starts at that epoch
+    (the epochs before it are gone), and the card says so."""
+    out = tmp_path / "run"
+    assert run_mod.main([*QUICK, "--epochs", "2", "--no-export", "--data", str(tiny_folders),
+                         "--out", str(out), "--max-samples", "70"]) == 0
+    assert run_mod.main([*QUICK, "--epochs", "3", "--swa-epochs", "3", "--no-export", "--resume",
+                         "--data", str(tiny_folders), "--out", str(out), "--max-samples", "70"]) == 0
+    assert json.loads((out / "train_state.json").read_text())["swa"] == [3, 3]
