@@ -90,6 +90,9 @@ def train(cfg: TrainConfig, *, resume: bool = False) -> Path:
         model.load_weights(str(out / BEST_WEIGHTS))
     log(f"training done: {state.epoch} epochs, {state.train_seconds / 60:.1f} min, best val acc "
         f"{state.best_val_accuracy:.4f} at epoch {state.best_epoch}")
+    if state.swa:
+        log(f"the mean of epochs {state.swa[0]}-{state.swa[1]} is in the checkpoint: bundle it with "
+            f"python -m training.export --run {out} --swa --out DIR")
     if mixed:  # export and reports in float32
         weights = model.get_weights()
         keras.mixed_precision.set_global_policy("float32")

@@ -364,6 +364,7 @@ def test_swa_epochs_keep_the_running_mean_in_the_checkpoint(tiny_folders: Path, 
                          "--max-samples", "70"]) == 0
     state = json.loads((out / "train_state.json").read_text())
     assert state["swa"] == [2, 3]
+    assert f"training.export --run {out} --swa" in capsys.readouterr().out  # the run says how
     assert "swa.npz" in json.loads((out / "checkpoint.json").read_text())["files"]
     for args, name in ((["--epoch", "2-3"], "kept"), (["--swa"], "swa")):
         assert export_mod.main(["--run", str(out), *args, "--out", str(tmp_path / name),
