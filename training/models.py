@@ -92,3 +92,15 @@ def fine_tunes(cfg: TrainConfig) -> bool:
     from training.architectures import registry
 
     return registry.get(cfg.model).pretrained and cfg.fine_tune_layers >= 0
+
+
+def compute_policy(model: Any) -> str:
+    """The dtype policy the model's layers compute in ("float32", "mixed_bfloat16", ...): that of
+    its first layer with weights of its own, nested models looked into (a model is built under one
+    policy; a loaded Model object itself takes the global one)."""
+    import keras
+
+    for layer in model._flatten_layers(include_self=False):
+        if layer.weights and not isinstance(layer, keras.Model):
+            return str(layer.dtype_policy.name)
+    return str(model.dtype_policy.name)

@@ -48,9 +48,13 @@ def gpu_count() -> int:
 
 
 def setup_mixed_precision(mode: str) -> bool:
-    """Set the global dtype policy; returns True when mixed precision is on."""
+    """Set the global dtype policy; returns True when mixed precision is on (float16 with "on",
+    or "auto" on a GPU; bfloat16 with "bfloat16": the variables stay float32 either way)."""
     import keras
 
+    if mode == "bfloat16":
+        keras.mixed_precision.set_global_policy("mixed_bfloat16")
+        return True
     on = mode == "on" or (mode == "auto" and gpu_count() > 0)
     keras.mixed_precision.set_global_policy("mixed_float16" if on else "float32")
     return on

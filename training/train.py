@@ -74,6 +74,11 @@ def train(cfg: TrainConfig, *, resume: bool = False) -> Path:
     with runtime.scope(strategy):
         if resume and (out / LAST_CKPT).is_file():
             model = load_last_model(out / LAST_CKPT)
+            policy = keras.mixed_precision.global_policy().name
+            saved = models.compute_policy(model)
+            if saved != policy:
+                log(f"the resumed model computes in {saved}, as it was trained, not {policy}: "
+                    f"--mixed-precision applies to new runs")
         else:
             model = models.new_model(cfg, len(labels))
     log(f"model {cfg.model}: {model.count_params():,} parameters, input {size}×{size}×{channels}")

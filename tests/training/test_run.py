@@ -404,3 +404,38 @@ def test_swa_set_on_a_resumed_run_starts_at_the_next_epoch(tiny_folders: Path, t
     assert run_mod.main([*QUICK, "--epochs", "3", "--swa-epochs", "3", "--no-export", "--resume",
                          "--data", str(tiny_folders), "--out", str(out), "--max-samples", "70"]) == 0
     assert json.loads((out / "train_state.json").read_text())["swa"] == [3, 3]
+
+
+def test_bfloat16_mixed_precision_trains_and_exports_float32(tiny_folders: Path, tmp_path: Path,
+                                                            capsys):
+    """`--mixed-precision bfloat16` (CPUs with AMX or AVX512-BF16): the layers compute in
+    bfloat16 with float32 variables, and the bundle is float32 and int8 as always; a float32 run
+    resumed with it keeps float32 and says so."""
+    import keras
+
+    from app.core.classify import Classifier, load_keras_file
+
+    out = tmp_path / "bf16"
+    try:
+        assert run_mod.main([*QUICK, "--mixed-precision", "bfloat16", "--data", str(tiny_folders),
+                             "--out", str(out), "--max-samples", "70"]) == 0
+        assert "mixed precision on" in capsys.readouterr().out
+        last = keras.models.load_model(out / "last.keras", compile=False)
+        convs = [layer for layer in last.layers if isinstance(layer, keras.layers.Conv2D)]
+        assert convs and all(c.dtype_policy.name == "mixed_bfloat16" for c in convs)
+        assert all(w.dtype == "float32" for w in last.weights)
+        exported = load_keras_file(out / "model.keras")
+        assert all(c.dtype_policy.name == "float32" for c in exported.layers
+                   if isinstance(c, keras.layers.Conv2D))
+        probs = Classifier(out, backend="int8").predict(np.full((2, 48, 48, 1), 128, np.uint8))
+        np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=0.02)
+        plain = tmp_path / "plain"
+        assert run_mod.main([*QUICK, "--no-export", "--data", str(tiny_folders), "--out", str(plain),
+                             "--max-samples", "70"]) == 0
+        capsys.readouterr()
+        assert run_mod.main([*QUICK, "--epochs", "2", "--no-export", "--resume",
+                             "--mixed-precision", "bfloat16", "--data", str(tiny_folders),
+                             "--out", str(plain), "--max-samples", "70"]) == 0
+        assert "the resumed model computes in float32" in capsys.readouterr().out
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
