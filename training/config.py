@@ -86,7 +86,7 @@ class TrainConfig:
     prune_sparsity: float = 0.5
     # runtime
     # auto (float16 on a GPU) | on (float16) | off | bfloat16 (for CPUs with AMX or AVX512-BF16:
-    # 1.36x the float32 speed of vgg_wide's training steps on a 2-vCPU Sapphire Rapids VM)
+    # 1.36x the float32 speed of vgg_wide's training steps on a 2-vCPU Intel Xeon VM with AMX)
     mixed_precision: str = "auto"
     distribute: str = "auto"       # auto | none | mirrored | multiworker
     tensorboard: bool = True
