@@ -3,6 +3,8 @@ plus the list to pick a face from."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
@@ -17,6 +19,7 @@ BACKGROUND = "#1b1b20"
 # InfiniteLines cost well under 1 ms. Curves are drawn from at most MAX_POINTS points.
 GRID_PEN = "#2c2c33"
 MAX_POINTS = 300
+GROW_S = 5.0  # the timeline's shown span grows in these steps while the history is short
 pg.setConfigOptions(antialias=False, background=BACKGROUND, foreground="#d8d8dc")
 
 
@@ -136,9 +139,10 @@ class Timeline(pg.PlotWidget):
 
     def set_series(self, times: np.ndarray, probs: np.ndarray, now: float, title: str) -> None:
         """`times` in source seconds, `probs` N×labels; drawn as seconds before `now`."""
-        # the window grows with the history (at least 5 s), up to `window_s`
+        # the window grows with the history, in whole steps of GROW_S, up to `window_s`: a range
+        # that changed every refresh re-laid the axis out and painted the plot twice (4 ms more)
         span = float(now - times[0]) if len(times) else 0.0
-        shown = min(self.window_s, max(5.0, span))
+        shown = min(self.window_s, GROW_S * max(1, math.ceil(span / GROW_S - 1e-9)))
         if abs(self.viewRange()[0][0] + shown * 1.01) > 0.05:
             self.setXRange(-shown, 0, padding=0.01)
         if len(times) and probs.shape[1] == len(self.labels):
