@@ -16,7 +16,8 @@ from app.ui.video_view import qcolor
 BACKGROUND = "#1b1b20"
 # Drawing cost matters: the charts share two cores with the pipeline. pyqtgraph's own grid
 # (alpha-blended, replayed from a QPicture) took about 10 ms a paint of the timeline; a few opaque
-# InfiniteLines cost well under 1 ms. Curves are drawn from at most MAX_POINTS points.
+# InfiniteLines cost well under 1 ms. Curves are drawn from one point per 2 device pixels of
+# the plot's width, at most MAX_POINTS (Timeline.points_limit).
 GRID_PEN = "#2c2c33"
 MAX_POINTS = 300
 GROW_S = 5.0  # the timeline's shown span grows in these steps while the history is short
@@ -146,8 +147,9 @@ class Timeline(pg.PlotWidget):
         if abs(self.viewRange()[0][0] + shown * 1.01) > 0.05:
             self.setXRange(-shown, 0, padding=0.01)
         if len(times) and probs.shape[1] == len(self.labels):
-            if len(times) > MAX_POINTS:  # the series is smoothed: evenly spaced samples show it all
-                keep = np.linspace(0, len(times) - 1, MAX_POINTS).round().astype(int)
+            limit = self.points_limit()
+            if len(times) > limit:  # the series is smoothed: evenly spaced samples show it all
+                keep = np.linspace(0, len(times) - 1, limit).round().astype(int)
                 times, probs = times[keep], probs[keep]
             x = times - now
             for i, name in enumerate(self.labels):
@@ -158,6 +160,13 @@ class Timeline(pg.PlotWidget):
         if title != self._title:  # setting the same title still re-lays the plot out
             self._title = title
             self.setTitle(title, color="#e8e8ec", size="10pt")
+
+    def points_limit(self) -> int:
+        """Points a curve is drawn from: one per 2 device pixels of the plot's width, 60 to
+        MAX_POINTS. Stroking the 7 curves (2 px pens) is most of the timeline's paint: 300
+        points on a 420-pixel plot took 10 ms a paint here, 150 points 5 ms."""
+        width = self.plotItem.vb.width() * self.devicePixelRatioF()
+        return int(min(MAX_POINTS, max(60, width // 2)))
 
     def point_count(self) -> int:
         return sum(len(c.xData) if c.xData is not None else 0 for c in self.curves.values())

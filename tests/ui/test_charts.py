@@ -58,3 +58,21 @@ def test_a_refresh_paints_the_timeline_once_while_the_history_grows(qtbot, timel
     # once per refresh, and once more where the span steps (32 here); 40 when the range moved
     # every refresh
     assert 25 <= len(paints) <= 34
+
+
+def test_curves_are_drawn_from_one_point_per_two_pixels(timeline: Timeline) -> None:
+    """A 30 s history (900 samples) on a 420-pixel timeline: each curve gets about half the
+    plot's width in points, evenly spaced, ending on the newest sample."""
+    from app.ui.charts import MAX_POINTS
+
+    rng = np.random.default_rng(2)
+    times, probs = _series(30.0, rng)
+    timeline.set_series(times, probs, float(times[-1]), "Face #1")
+    width = timeline.plotItem.vb.width() * timeline.devicePixelRatioF()
+    curve = timeline.curves["happy"]
+    assert 60 <= len(curve.xData) == timeline.points_limit() <= min(MAX_POINTS, width / 2 + 1)
+    assert len(curve.xData) < len(times)
+    assert curve.yData[-1] == probs[-1, LABELS.index("happy")] and curve.xData[-1] == 0.0
+    timeline.resize(1400, 220)  # wider: more points, up to MAX_POINTS
+    timeline.set_series(times, probs, float(times[-1]), "Face #1")
+    assert len(timeline.curves["happy"].xData) == MAX_POINTS
