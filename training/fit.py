@@ -154,10 +154,12 @@ def make_callbacks(cfg: TrainConfig, out: Path | None, state: RunState) -> list[
                 os.replace(kept.with_name(staged_name(kept.name)), kept)
             if swa.in_window(state.epoch, cfg.epochs, cfg.swa_epochs):
                 # the mean so far, plus this epoch; a window entered late (swa_epochs set in a
-                # resumed run) starts at this epoch
-                first = state.swa[0] if state.swa else state.epoch
+                # resumed run) or a mean that does not end at the epoch before (the window moved
+                # with a changed epochs) starts anew at this epoch
+                going_on = bool(state.swa) and state.swa[1] == state.epoch - 1
+                first = state.swa[0] if going_on else state.epoch
                 staged[SWA_WEIGHTS] = out / staged_name(SWA_WEIGHTS)
-                swa.accumulate(out / SWA_WEIGHTS if state.swa else None, self.model.get_weights(),
+                swa.accumulate(out / SWA_WEIGHTS if going_on else None, self.model.get_weights(),
                                state.epoch - first + 1, staged[SWA_WEIGHTS])
                 state.swa = [first, state.epoch]
             for path in staged.values():
