@@ -154,9 +154,10 @@ def make_callbacks(cfg: TrainConfig, out: Path | None, state: RunState) -> list[
                 os.replace(kept.with_name(staged_name(kept.name)), kept)
             if swa.in_window(state.epoch, cfg.epochs, cfg.swa_epochs):
                 # the mean so far, plus this epoch; a window entered late (swa_epochs set in a
-                # resumed run) or a mean that does not end at the epoch before (the window moved
-                # with a changed epochs) starts anew at this epoch
-                going_on = bool(state.swa) and state.swa[1] == state.epoch - 1
+                # resumed run), or a mean that is not of the window's epochs up to this one (the
+                # window moved with a changed epochs), starts anew at this epoch
+                going_on = (bool(state.swa) and state.swa[1] == state.epoch - 1
+                            and swa.in_window(state.swa[0], cfg.epochs, cfg.swa_epochs))
                 first = state.swa[0] if going_on else state.epoch
                 staged[SWA_WEIGHTS] = out / staged_name(SWA_WEIGHTS)
                 swa.accumulate(out / SWA_WEIGHTS if going_on else None, self.model.get_weights(),

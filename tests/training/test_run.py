@@ -397,13 +397,18 @@ def test_swa_epochs_keep_the_running_mean_in_the_checkpoint(tiny_folders: Path, 
 
 def test_swa_set_on_a_resumed_run_starts_at_the_next_epoch(tiny_folders: Path, tmp_path: Path):
     """swa_epochs given when a run is resumed inside its window: the mean starts at that epoch
-    (the epochs before it are gone), and the card says so."""
+    (the epochs before it are gone); a window moved by a longer run starts anew."""
     out = tmp_path / "run"
     assert run_mod.main([*QUICK, "--epochs", "2", "--no-export", "--data", str(tiny_folders),
                          "--out", str(out), "--max-samples", "70"]) == 0
     assert run_mod.main([*QUICK, "--epochs", "3", "--swa-epochs", "3", "--no-export", "--resume",
                          "--data", str(tiny_folders), "--out", str(out), "--max-samples", "70"]) == 0
     assert json.loads((out / "train_state.json").read_text())["swa"] == [3, 3]
+    # the window moves (more epochs): the mean starts anew inside it, never spanning epochs
+    # outside it
+    assert run_mod.main([*QUICK, "--epochs", "5", "--swa-epochs", "2", "--no-export", "--resume",
+                         "--data", str(tiny_folders), "--out", str(out), "--max-samples", "70"]) == 0
+    assert json.loads((out / "train_state.json").read_text())["swa"] == [4, 5]
 
 
 def test_bfloat16_mixed_precision_trains_and_exports_float32(tiny_folders: Path, tmp_path: Path,
