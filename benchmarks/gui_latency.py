@@ -195,7 +195,8 @@ def main(argv: list[str] | None = None) -> int:
     except EmotionLensError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    result = {"runs": runs, "machine": machine_info(), "loadavg": loadavg()}
+    result = {"runs": runs, "machine": machine_info(), "loadavg": loadavg(),
+              "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
     text = json.dumps(result, indent=2)
     print(text)
     if args.json:

@@ -500,9 +500,12 @@ def extras_from_files() -> list[str]:
                  f"{g['latency_p50_ms']:.1f} ms, p95 {g['latency_p95_ms']:.1f} ms, "
                  f"{g['dropped_frames']} frames dropped, process CPU {g['cpu_percent']:.0f} %"
                  for g in runs]
+        when = ""  # a GUI run made on another day or machine than the table says so
+        if side.get("date") and side.get("machine"):
+            when = f", measured {side['date']} on {side['machine']['cpu']}"
         out.append(f"GUI path (`python -m benchmarks.gui_latency`: the real window, Qt "
                    f"{runs[0]['platform']}, plays the sample portrait tiled 2×2 — 4 faces — at 30 FPS "
-                   f"in real time for {runs[0]['seconds']:.0f} s): " + "; ".join(parts) + ".")
+                   f"in real time for {runs[0]['seconds']:.0f} s{when}): " + "; ".join(parts) + ".")
         if controls:
             cparts = [f"{g['detector']}: p50 {g['latency_p50_ms']:.1f} ms, p95 "
                       f"{g['latency_p95_ms']:.1f} ms, {g['painted_fps']:.1f} FPS painted"

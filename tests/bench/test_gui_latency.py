@@ -97,11 +97,14 @@ def test_control_runs_are_shown_beside_the_targets_not_judged(tmp_path, monkeypa
                "control": "2 SCHED_IDLE spinners",
                "stages_ms": {"detect": {"p50": 2.0, "p95": 3.0, "tail_mean": 3.75},
                              "total": {"p50": 9.0, "p95": 12.0, "tail_mean": 13.0}}}
-    (tmp_path / "gui_latency.json").write_text(json.dumps({"runs": [run, control]}))
+    (tmp_path / "gui_latency.json").write_text(json.dumps({
+        "runs": [run, control], "date": "2026-12-02 21:15 UTC",
+        "machine": {"cpu": "Intel(R) Xeon(R) Processor", "logical_cpus": 2}}))
     monkeypatch.setattr(bench_run, "RESULTS", tmp_path)
     lines = bench_run.extras_from_files()
     gui = [x for x in lines if x.startswith("GUI path")]
     assert len(gui) == 1 and "p95 34.0 ms" in gui[0] and "12.0" not in gui[0]
+    assert "measured 2026-12-02 21:15 UTC on Intel(R) Xeon(R) Processor" in gui[0]
     ctl = [x for x in lines if "kept awake" in x]
     assert len(ctl) == 1 and "p95 12.0 ms" in ctl[0] and "2 SCHED_IDLE spinners" in ctl[0]
     stages = [x for x in lines if x.startswith("Where the GUI path's time goes")]
