@@ -163,8 +163,8 @@ class Timeline(pg.PlotWidget):
 
     def points_limit(self) -> int:
         """Points a curve is drawn from: one per 2 device pixels of the plot's width, 60 to
-        MAX_POINTS. Stroking the 7 curves (2 px pens) is most of the timeline's paint: 300
-        points on a 420-pixel plot took 10 ms a paint here, 150 points 5 ms."""
+        MAX_POINTS: the series is smoothed, so more points show nothing more, and stroking the 7
+        curves (2 px pens) is a large part of the timeline's paint."""
         width = self.plotItem.vb.width() * self.devicePixelRatioF()
         return int(min(MAX_POINTS, max(60, width // 2)))
 
