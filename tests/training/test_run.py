@@ -444,3 +444,20 @@ def test_bfloat16_mixed_precision_trains_and_exports_float32(tiny_folders: Path,
         assert "the resumed model computes in float32" in capsys.readouterr().out
     finally:
         keras.mixed_precision.set_global_policy("float32")
+
+
+def test_the_swa_mean_is_tracked_with_the_checkpoint() -> None:
+    """A tracked run folder (training/checkpoints/NAME) keeps its SWA mean in git like the rest
+    of its resumable state; the best weights and the per-epoch files stay out."""
+    import shutil
+
+    if shutil.which("git") is None or not (ROOT_DIR / ".git").exists():
+        pytest.skip("not a git checkout")
+
+    def ignored(path: str) -> bool:
+        return subprocess.run(["git", "check-ignore", "-q", path], cwd=ROOT_DIR).returncode == 0
+
+    base = "training/checkpoints/some-run"
+    for name in ("swa.npz", "last.keras", "train_state.json", "config.json", "checkpoint.json"):
+        assert not ignored(f"{base}/{name}"), name
+    assert ignored(f"{base}/best.weights.h5") and ignored(f"{base}/epochs/epoch_001.weights.h5")
