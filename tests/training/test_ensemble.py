@@ -281,3 +281,101 @@ def test_a_member_of_another_input_size_reads_the_face_resized(members, keras_mo
     q = Classifier(out, backend="int8").predict(faces)
     assert np.abs(q - got).mean() < 0.03
     assert bundle.raw["metrics"]["accuracy"] > 0.5
+
+
+# --------------------------------------------------------------------------- choose_members
+
+@pytest.fixture(scope="module")
+def blurred_val(tmp_path_factory) -> Path:
+    """A val/ split whose blobs sit up to 0.7 of a class step away from their class's height and
+    drown in more noise: the members err, and differently, so the subsets' scores differ."""
+    root = tmp_path_factory.mktemp("hard_val")
+    rng = np.random.default_rng(7)
+    yy, xx = np.mgrid[:SIZE, :SIZE]
+    for cls, name in enumerate(CLASSES):
+        for j in range(12):
+            pos = np.clip(cls + rng.uniform(-0.7, 0.7), 0, len(CLASSES) - 1)
+            cy, cx = SIZE * (0.15 + 0.7 * pos / (len(CLASSES) - 1)), (SIZE - 1) / 2
+            img = rng.normal(90, 45, (SIZE, SIZE))
+            img += 150 * np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / (2 * (SIZE / 12) ** 2))
+            write_image(root / "val" / name / f"{j:02d}.jpg", img.clip(0, 255).astype(np.uint8))
+    return root
+
+
+def test_choose_members_scores_every_subset_on_the_even_half(members, blurred_val, tmp_path,
+                                                             capsys):
+    """Each subset's row is the mean of its members' (face + mirror) probabilities, scored on the
+    even-numbered val faces; the choice is that half's best passing the recall floor, and the
+    printed command builds it."""
+    from training import choose_members
+
+    csv = tmp_path / "subsets.csv"
+    rc = choose_members.main(["--members", *map(str, members), "--flip", "--min-recall", "0",
+                              "--data", str(blurred_val), "--csv", str(csv)])
+    assert rc == 0
+    out = capsys.readouterr().out
+    import pandas as pd
+
+    table = pd.read_csv(csv)
+    assert sorted(table["members"]) == sorted([str(members[0]), str(members[1]),
+                                               f"{members[0]} + {members[1]}"])
+    from training.data.folders import load_folders
+
+    val = load_folders(blurred_val / "val", size=SIZE, channels=1, use_cache=False)
+    x, y = val.x.astype(np.float32) / 255.0, val.y
+    mirror = np.ascontiguousarray(x[:, :, ::-1])
+    probs = [np.mean([_member_probs(m, v) for v in (x, mirror)], axis=0) for m in members]
+    assert table["accuracy"].min() > 0.3 and table["accuracy"].max() < 1.0  # errs: a real test
+    assert table["even_accuracy"].nunique() > 1 or table["odd_accuracy"].nunique() > 1
+    even = np.arange(len(y)) % 2 == 0
+    for name, subset in ((str(members[0]), [0]), (str(members[1]), [1]),
+                         (f"{members[0]} + {members[1]}", [0, 1])):
+        pred = np.mean([probs[i] for i in subset], axis=0).argmax(1)
+        row = table[table["members"] == name].iloc[0]
+        assert row["even_accuracy"] == pytest.approx((pred == y)[even].mean())
+        assert row["odd_accuracy"] == pytest.approx((pred == y)[~even].mean())
+        assert row["accuracy"] == pytest.approx((pred == y).mean())
+    best = table.sort_values(["even_accuracy", "even_min_recall", "n"],
+                             ascending=[False, False, True], kind="stable").iloc[0]
+    assert f"chosen: {best['members']} " in out
+    chosen_line = next(ln for ln in out.splitlines() if ln.startswith("build it:"))
+    assert chosen_line.endswith("--flip --out DIR")
+    assert all(m in chosen_line for m in best["members"].split(" + "))
+
+
+def test_choose_members_recall_floor_and_ties():
+    """The floor removes subsets whatever their accuracy; a tie in accuracy goes to the higher
+    lowest recall, and then to fewer members."""
+    import pandas as pd
+
+    from training.choose_members import choose
+
+    table = pd.DataFrame([
+        {"members": "a + b", "n": 2, "even_accuracy": 0.70, "even_min_recall": 0.40, "subset": (0, 1)},
+        {"members": "a", "n": 1, "even_accuracy": 0.65, "even_min_recall": 0.50, "subset": (0,)},
+        {"members": "b + c", "n": 2, "even_accuracy": 0.65, "even_min_recall": 0.60, "subset": (1, 2)},
+        {"members": "c", "n": 1, "even_accuracy": 0.65, "even_min_recall": 0.60, "subset": (2,)},
+        {"members": "a + c", "n": 2, "even_accuracy": 0.60, "even_min_recall": 0.90, "subset": (0, 2)},
+    ])
+    assert choose(table, 0.45)["members"] == "c"       # b + c ties with it, with one more member
+    assert choose(table, 0.0)["members"] == "a + b"
+    assert choose(table.drop(index=3), 0.45)["members"] == "b + c"  # beats a on recall
+    assert choose(table, 0.7)["members"] == "a + c"
+    assert choose(table, 0.95) is None
+
+
+def test_choose_members_bad_inputs_are_one_line(members, blurred_val, tmp_path, capsys):
+    from training import choose_members
+
+    taken = tmp_path / "taken.csv"
+    taken.write_text("keep me\n")
+    for argv, words in (
+        (["--members", str(members[0]), "--min-recall", "1.5"], "--min-recall"),
+        (["--members", str(members[0]), str(members[0])], "twice"),
+        (["--members", str(members[0]), "--csv", str(taken)], "exists"),
+        (["--members", str(members[0]), "--min-recall", "1", "--data", str(blurred_val)],
+         "lower --min-recall"),
+    ):
+        assert choose_members.main(argv) == 2
+        assert words in _one_error_line(capsys)
+    assert taken.read_text() == "keep me\n"
