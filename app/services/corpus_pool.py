@@ -88,6 +88,7 @@ def run_pool(tasks: list[Task], settings: PipelineSettings, model: str | None, w
     pool: ProcessPoolExecutor | None = None
     stopping = ctrl_c = False
     started = [False]  # a worker has come up (else a broken pool is one that cannot start)
+    pressed = [False]  # a worker's item was interrupted by Ctrl-C
 
     def drain() -> None:
         while True:
@@ -112,6 +113,10 @@ def run_pool(tasks: list[Task], settings: PipelineSettings, model: str | None, w
             return False
         except Exception as exc:  # the outcome could not come back (pickling ...)
             outcome = Outcome(task.key, FAILED, one_line(exc))
+        if outcome.status == INTERRUPTED and not worker_stop.is_set():
+            # the worker's item saw Ctrl-C (its process group's SIGINT) that this process did not
+            # act on (it can arrive here late, or not at all): it was Ctrl-C all the same
+            pressed[0] = True
         on_outcome(outcome)
         return True
 
@@ -138,6 +143,9 @@ def run_pool(tasks: list[Task], settings: PipelineSettings, model: str | None, w
                 whole = True
                 for fut in done:
                     whole = finish(fut, running.pop(fut)) and whole
+                if pressed[0] and not ctrl_c:
+                    stopping = ctrl_c = True
+                    worker_stop.set()
                 if not whole:  # the pool is broken: every future in flight fails with it
                     drain()
                     if not started[0]:
