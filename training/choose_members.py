@@ -31,14 +31,9 @@ MIN_RECALL = 0.45  # the models issue's floor for every class
 
 def member_probabilities(bundle: Any, model: Any, data: Path, flip: bool) -> tuple[np.ndarray, np.ndarray]:
     """(probabilities on the val faces, averaged with their mirrors' with `flip`; labels)."""
-    from training.data.folders import find_split_dir, load_folders
-    from training.ensemble import as_probabilities
+    from training.ensemble import as_probabilities, load_split
 
-    d = find_split_dir(data, "val")
-    if d is None:
-        raise EmotionLensError(f"no val split (class folders) in {data}")
-    val = load_folders(d, labels=bundle.labels, size=bundle.input.size,
-                       channels=bundle.input.channels)
+    val = load_split(data, "val", bundle)
     x = (val.x.astype(np.float32) - bundle.input.mean) / bundle.input.std
     if x.ndim == 3:
         x = x[..., None]

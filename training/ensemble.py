@@ -132,7 +132,8 @@ def load_members(paths: list[str]) -> tuple[list[Any], list[Any]]:
 
 # --------------------------------------------------------------------------- bundle
 
-def _split(data: Path, split: str, bundle: Any) -> Any:
+def load_split(data: Path, split: str, bundle: Any) -> Any:
+    """`split`'s class folders under `data`, read at `bundle`'s input size and channels."""
     from training.data.folders import find_split_dir, load_folders
 
     d = find_split_dir(data, split)
@@ -188,7 +189,7 @@ def write_ensemble(member_paths: list[str], out: Path, *, flip: bool, name: str 
     first = bundles[0]
     labels, spec = first.labels, first.input
     log(f"{len(bundles)} member(s){' x 2 views (flip)' if flip else ''}; loading {data}")
-    train, val = _split(data, "train", first), _split(data, "val", first)
+    train, val = load_split(data, "train", first), load_split(data, "val", first)
     model = build_ensemble(models, flip, blur=blur)
 
     files: dict[str, Path] = {"keras": out / FILE_NAMES["keras"]}
