@@ -29,11 +29,11 @@ from training.cli import Parser, log, one_line_errors
 MIN_RECALL = 0.45  # the models issue's floor for every class
 
 
-def member_probabilities(bundle: Any, model: Any, data: Path, flip: bool) -> tuple[np.ndarray, np.ndarray]:
-    """(probabilities on the val faces, averaged with their mirrors' with `flip`; labels)."""
-    from training.ensemble import as_probabilities, load_split
+def member_probabilities(bundle: Any, model: Any, val: Any, flip: bool) -> tuple[np.ndarray, np.ndarray]:
+    """(probabilities on the val faces `val`, read at the bundle's input size and channels,
+    averaged with their mirrors' with `flip`; labels)."""
+    from training.ensemble import as_probabilities
 
-    val = load_split(data, "val", bundle)
     x = (val.x.astype(np.float32) - bundle.input.mean) / bundle.input.std
     if x.ndim == 3:
         x = x[..., None]
@@ -107,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
         raise EmotionLensError("a candidate is given twice in --members")
     if args.csv is not None and args.csv.exists():
         raise EmotionLensError(f"{args.csv} exists: give another --csv (nothing is overwritten)")
-    from training.ensemble import load_members
+    from training.ensemble import load_members, load_split
     from training.paths import fer2013_dir
 
     data = Path(args.data) if args.data else fer2013_dir()
@@ -115,9 +115,13 @@ def main(argv: list[str] | None = None) -> int:
         raise EmotionLensError(f"dataset folder not found: {data} (give --data)")
     bundles, models = load_members(args.members)
     probs, y = [], None
+    reads: dict[tuple[int, int], Any] = {}  # val read once per input size and channels
     for path, bundle, model in zip(args.members, bundles, models, strict=True):
         log(f"val probabilities of {path}{' and its mirror' if args.flip else ''}")
-        pr, yy = member_probabilities(bundle, model, data, args.flip)
+        shape = (bundle.input.size, bundle.input.channels)
+        if shape not in reads:
+            reads[shape] = load_split(data, "val", bundle)
+        pr, yy = member_probabilities(bundle, model, reads[shape], args.flip)
         if y is not None and not np.array_equal(y, yy):
             raise EmotionLensError(f"{path} read the val faces in another order or number")
         probs.append(pr)

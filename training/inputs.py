@@ -98,15 +98,27 @@ def soft_targets(cfg: TrainConfig, data: TrainData) -> np.ndarray | None:
 
 
 def with_teacher(cfg: TrainConfig, data: TrainData, recorded: dict[str, Any] | None = None,
-                 log: Any = print) -> dict[str, Any]:
+                 log: Any = print, folder: Path | None = None) -> dict[str, Any]:
     """`data` given the teacher's probabilities when `cfg` names one; returns its record ({}
-    without a teacher)."""
+    without a teacher). With a run's `folder`, they come from the copy saved there at the run's
+    start when it is the recorded teacher's for these images, and are saved there otherwise."""
     if not cfg.teacher:
         return {}
-    from training.distill import read_teacher
+    from training import distill
 
-    data.teacher_probs, info = read_teacher(cfg, data.x, data.y, data.labels, recorded, log)
-    return {**info, "weight": cfg.teacher_weight, "temperature": cfg.teacher_temperature}
+    mix = {"weight": cfg.teacher_weight, "temperature": cfg.teacher_temperature}
+    if folder is not None and recorded:
+        probs = distill.cached_probabilities(folder, recorded, data.x, data.y)
+        if probs is not None:
+            data.teacher_probs = probs
+            log(f"teacher probabilities of {recorded.get('path')} (sha256 "
+                f"{str(recorded.get('sha256'))[:12]}…) from {folder / distill.TEACHER_CACHE}, "
+                f"saved at the run's start: the teacher itself is not read")
+            return {**recorded, **mix}
+    data.teacher_probs, info = distill.read_teacher(cfg, data.x, data.y, data.labels, recorded, log)
+    if folder is not None:
+        distill.save_probabilities(folder, data.teacher_probs, info, data.x, data.y)
+    return {**info, **mix}
 
 
 def make_datasets(cfg: TrainConfig, data: TrainData, start_epoch: int = 0) -> tuple[Any, Any]:

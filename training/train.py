@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from app.core import EmotionLensError
-from training import fit, inputs, models, runtime
+from training import distill, fit, inputs, models, runtime
 from training.cli import log
 from training.config import TrainConfig
 from training.resume import (
@@ -45,13 +45,14 @@ def train(cfg: TrainConfig, *, resume: bool = False) -> Path:
     # the data first (no RNG state involved): an unusable dataset fails in about a second,
     # before TensorFlow loads and before anything is written
     size, channels = models.resolve_input(cfg)
-    if cfg.teacher:
+    if cfg.teacher and not (resume and distill.has_cache(out, state.teacher)):
         from app.core.bundle import load_bundle
 
         load_bundle(cfg.teacher)  # a missing or broken teacher fails before the data loads
     data = inputs.load_data(cfg)
     if cfg.teacher:  # before anything is written: another teacher or other classes are refused
-        state.teacher = inputs.with_teacher(cfg, data, state.teacher if resume else None, log)
+        state.teacher = inputs.with_teacher(cfg, data, state.teacher if resume else None, log,
+                                            folder=out)
 
     import keras
 

@@ -1,7 +1,8 @@
 """Distillation (`teacher = BUNDLE`): a real teacher bundle (a tiny run at 40 px, so the student's
 48 px images are resized for it) reads the training images once; the student's batches carry its
-probabilities mixed with the labels; the run records the teacher, and its card names it; a
-resumed run refuses another teacher; wrong teachers are one line."""
+probabilities mixed with the labels; the run records the teacher, and its card names it, and
+saves the teacher's probabilities, which a resumed run reads instead of the teacher; without
+them a resumed run refuses another teacher; wrong teachers are one line."""
 
 from __future__ import annotations
 
@@ -87,10 +88,31 @@ def test_batches_carry_the_teachers_probabilities(tiny_folders, teacher, tmp_pat
                                atol=1e-5)
 
 
-def test_a_distilled_run_records_its_teacher_and_refuses_another_on_resume(
-        tiny_folders, teacher, tmp_path, capsys):
-    """The card and the run's state name the teacher file; when another model is put at the
-    teacher's path (models/best replaced between sessions), `--resume` refuses it in one line."""
+def _replace_teacher(mine: Path, out: Path) -> None:
+    """Another bundle (the student's own) where the teacher was: models/best rebuilt."""
+    shutil.rmtree(mine)
+    mine.mkdir()
+    for name in ("model.json", "model.keras", "model_int8.tflite"):
+        shutil.copy(out / name, mine / name)
+
+
+def _unfinish(out: Path) -> None:
+    from training.resume import RunState
+
+    rs = RunState(out)
+    rs.load()
+    rs.finished = False
+    rs.save()
+
+
+@pytest.mark.parametrize("saved", [True, False], ids=["teacher.npz", "no teacher.npz"])
+def test_a_distilled_run_records_its_teacher_and_resumes_from_its_saved_probabilities(
+        tiny_folders, teacher, tmp_path, capsys, saved):
+    """The card and the run's state name the teacher file, and the run saves the teacher's
+    probabilities at its start. When another model is put at the teacher's path (models/best
+    replaced between sessions), `--resume` goes on with the saved probabilities (the same
+    targets, the teacher not read); a run without them (started before they were saved)
+    refuses the other file in one line."""
     mine = tmp_path / "teacher"
     shutil.copytree(teacher, mine)
     out = tmp_path / "student"
@@ -103,21 +125,56 @@ def test_a_distilled_run_records_its_teacher_and_refuses_another_on_resume(
     assert card["provenance"]["teacher"]["sha256"] == state["teacher"]["sha256"]
     assert card["provenance"]["recipe"]["teacher_weight"] == 0.7
 
-    shutil.rmtree(mine)  # another bundle (the student's own) where the teacher was
-    mine.mkdir()
-    for name in ("model.json", "model.keras", "model_int8.tflite"):
-        shutil.copy(out / name, mine / name)
-    from training.resume import RunState
+    from training import distill, inputs
 
-    rs = RunState(out)
-    rs.load()
-    rs.finished = False
-    rs.save()
+    cfg = _cfg(tiny_folders, mine, out)
+    data = inputs.load_data(cfg)
+    clf, _ = distill.load_teacher(mine, data.labels)
+    with np.load(out / distill.TEACHER_CACHE) as z:
+        assert str(z["teacher_sha256"]) == state["teacher"]["sha256"]
+        np.testing.assert_allclose(z["probs"], distill.teacher_probabilities(clf, data.x, False),
+                                   atol=1e-6)
+    if not saved:
+        (out / distill.TEACHER_CACHE).unlink()
+    _replace_teacher(mine, out)
+    _unfinish(out)
     capsys.readouterr()
     rc = run_mod.main(["--out", str(out), "--resume", "--epochs", "3"])
-    err = capsys.readouterr().err.strip().splitlines()
-    assert rc == 2 and len(err) == 1 and "not the file this run started with" in err[0], err
-    assert json.loads((out / "train_state.json").read_text())["epoch"] == 2
+    got = capsys.readouterr()
+    if saved:
+        assert rc == 0, got.err
+        assert "saved at the run's start: the teacher itself is not read" in got.out
+        assert "agrees with the dataset's on" not in got.out
+        after = json.loads((out / "train_state.json").read_text())
+        assert after["epoch"] == 3 and after["teacher"]["sha256"] == state["teacher"]["sha256"]
+    else:
+        err = got.err.strip().splitlines()
+        assert rc == 2 and len(err) == 1 and "not the file this run started with" in err[0], err
+        assert json.loads((out / "train_state.json").read_text())["epoch"] == 2
+
+
+def test_saved_teacher_probabilities_are_used_only_for_the_same_images(tiny_folders, teacher,
+                                                                      tmp_path):
+    """teacher.npz answers only for the images and the teacher it was saved for; otherwise the
+    teacher is read again (and a changed teacher file is refused)."""
+    from training import distill, inputs
+
+    cfg = _cfg(tiny_folders, teacher, tmp_path / "s")
+    data = inputs.load_data(cfg)
+    folder = tmp_path / "run"
+    info = inputs.with_teacher(cfg, data, log=lambda _m: None, folder=folder)
+    first = data.teacher_probs.copy()
+    assert distill.cached_probabilities(folder, info, data.x, data.y) is not None
+    other = data.x.copy()
+    other[0, 0, 0] ^= 1  # one pixel
+    assert distill.cached_probabilities(folder, info, other, data.y) is None
+    assert distill.cached_probabilities(folder, {**info, "sha256": "f" * 64}, data.x, data.y) is None
+    (folder / distill.TEACHER_CACHE).write_bytes(b"not an npz")
+    assert not distill.has_cache(folder, info)
+    data.teacher_probs = None
+    inputs.with_teacher(cfg, data, recorded=info, log=lambda _m: None, folder=folder)
+    np.testing.assert_allclose(data.teacher_probs, first, atol=1e-6)  # read again, saved again
+    assert distill.cached_probabilities(folder, info, data.x, data.y) is not None
 
 
 @pytest.mark.parametrize("case", ["missing", "classes", "weight"])
