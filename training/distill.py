@@ -128,13 +128,18 @@ def cached_probabilities(folder: Path, recorded: dict[str, Any] | None, x: np.nd
                          y: np.ndarray) -> np.ndarray | None:
     """The probabilities saved at the run's start, when they are the recorded teacher's for
     these very images; None otherwise (then the teacher is read again)."""
-    if not has_cache(folder, recorded):
+    path = Path(folder) / TEACHER_CACHE
+    if not recorded or not path.is_file():
         return None
-    with np.load(Path(folder) / TEACHER_CACHE) as z:
-        probs = z["probs"]
-        if str(z["images_sha256"]) != images_fingerprint(x, y) or probs.shape[0] != len(x):
-            return None
-        return probs.astype(np.float32)
+    try:
+        with np.load(path) as z:  # one read: the teacher's sha256, the images', the probabilities
+            if (str(z["teacher_sha256"]) != recorded.get("sha256")
+                    or str(z["images_sha256"]) != images_fingerprint(x, y)):
+                return None
+            probs = z["probs"]
+    except (OSError, ValueError, KeyError):
+        return None
+    return probs.astype(np.float32) if probs.shape[0] == len(x) else None
 
 
 def save_probabilities(folder: Path, probs: np.ndarray, info: dict[str, Any], x: np.ndarray,
