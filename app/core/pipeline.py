@@ -133,13 +133,15 @@ class Pipeline:
         return Detected(frame, dets, (time.perf_counter() - t0) * 1e3, t0, self.small_faces)
 
     def ahead(self, frames: Iterable[Frame], skip: Callable[[Frame], bool] | None = None,
-              depth: int = 2) -> FramesAhead:
-        """`frames` decoded on one thread (up to `depth` ahead) and their faces detected on
-        another, ahead of the caller, who hands each `Detected` to `process`: the three stages
-        overlap, with the same results as processing frame by frame. Frames for which `skip` is
-        true come through undetected (as `Frame`). Close it (or use `with`) before closing the
+              depth: int = 2, detect_thread: bool = True) -> FramesAhead:
+        """`frames` decoded on one thread (up to `depth` ahead) and, with `detect_thread`
+        (default, as `annotate` runs), their faces detected on another, ahead of the caller, who
+        hands each `Detected` to `process`: the stages overlap, with the same results as
+        processing frame by frame. Without it the faces are detected on the caller's thread as it
+        takes each frame (see `FramesAhead` for which is faster where). Frames for which `skip`
+        is true come through undetected (as `Frame`). Close it (or use `with`) before closing the
         source; until then the detector belongs to the detecting thread (no `reset` meanwhile)."""
-        return FramesAhead(self, frames, skip, depth)
+        return FramesAhead(self, frames, skip, depth, detect_thread)
 
     def process(self, frame: Frame | Detected) -> FrameResult:
         """Detect (unless `frame` comes from `detect_frame`), align, classify, track, smooth."""
@@ -193,14 +195,24 @@ class Pipeline:
 
 
 class FramesAhead:
-    """See `Pipeline.ahead`. While it runs, the pipeline's detector belongs to its thread."""
+    """See `Pipeline.ahead`. While it runs, the pipeline's detector belongs to its thread.
+
+    Which is faster depends on how much the caller does per frame. Measured on 2 vCPUs
+    (2026-12-04, medians of alternating runs): `annotate` of the sample video looped 8×, CSV
+    only, 618 frames/s with the detecting thread and 562 without (with the video written, 250
+    and 267: even); `emotion-lens bench`, which does less per frame, 619 with it and 681 without
+    (277 and 361 on 2026-12-02's machine). `bench --ahead auto` chooses for its own loop
+    (`app.bench.DETECT_THREAD_MIN_CPUS`)."""
 
     def __init__(self, pipeline: Pipeline, frames: Iterable[Frame],
-                 skip: Callable[[Frame], bool] | None, depth: int):
+                 skip: Callable[[Frame], bool] | None, depth: int, detect_thread: bool = True):
+        self.detect_thread = detect_thread
         self._decoded = ReadAhead(frames, depth, name="decode-ahead")
+        detected = self._detect(pipeline, self._decoded, skip)
         # one detected frame waiting is enough to keep the caller busy; more would only add latency
-        self._detected = ReadAhead(self._detect(pipeline, self._decoded, skip), 1,
-                                   name="detect-ahead")
+        self._detected: ReadAhead[Frame | Detected] | None = (
+            ReadAhead(detected, 1, name="detect-ahead") if detect_thread else None)
+        self._here = detected
 
     @staticmethod
     def _detect(pipeline: Pipeline, frames: Iterable[Frame],
@@ -210,20 +222,23 @@ class FramesAhead:
 
     @property
     def waited_s(self) -> float:
-        """How long the caller waited for the latest frame."""
-        return self._detected.waited_s
+        """How long the caller waited for the latest frame (to be decoded, or detected on the
+        detecting thread; detection on the caller's thread is not waiting)."""
+        return (self._detected or self._decoded).waited_s
 
     def __iter__(self) -> Iterator[Frame | Detected]:
-        return self._detected
+        return self
 
     def __next__(self) -> Frame | Detected:
-        return next(self._detected)
+        return next(self._detected if self._detected is not None else self._here)
 
     def close(self) -> None:
-        """Stop both threads and wait for them (each finishes the frame it is on)."""
-        self._detected.stop()
+        """Stop the threads and wait for them (each finishes the frame it is on)."""
+        if self._detected is not None:
+            self._detected.stop()
         self._decoded.close()  # the detecting thread, waiting for a frame, sees the stop
-        self._detected.close()
+        if self._detected is not None:
+            self._detected.close()
 
     def __enter__(self) -> FramesAhead:
         return self

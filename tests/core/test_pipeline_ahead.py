@@ -1,5 +1,6 @@
-"""Pipeline.ahead: decoding and detection on their own threads give exactly the results of
-processing frame by frame; skipped frames pass undetected; errors and stops cross both threads."""
+"""Pipeline.ahead: decoding (and detection, on a thread of its own or the caller's) ahead of the
+caller give exactly the results of processing frame by frame; skipped frames pass undetected;
+errors and stops cross the threads."""
 
 from __future__ import annotations
 
@@ -36,9 +37,9 @@ def _same(a: list, b: list) -> None:
             np.testing.assert_array_equal(sa, sb)
 
 
-@pytest.mark.parametrize("detect_every", [1, 3])
+@pytest.mark.parametrize(("detect_every", "detect_thread"), [(1, True), (3, True), (1, False)])
 def test_ahead_gives_the_results_of_frame_by_frame(media: Path, default_model: Path,
-                                                   detect_every: int) -> None:
+                                                   detect_every: int, detect_thread: bool) -> None:
     settings = PipelineSettings(detect_every=detect_every)
     with Pipeline(settings, model=default_model) as pipeline:
         video = VideoFile(media / "street_phone.mp4")
@@ -49,7 +50,8 @@ def test_ahead_gives_the_results_of_frame_by_frame(media: Path, default_model: P
         pipeline.reset()
         video = VideoFile(media / "street_phone.mp4")
         try:
-            with pipeline.ahead(video) as items:
+            with pipeline.ahead(video, detect_thread=detect_thread) as items:
+                assert items.detect_thread is detect_thread
                 seen = list(items)
             assert all(isinstance(i, Detected) for i in seen)
             ahead = _results(pipeline, seen)
@@ -75,20 +77,22 @@ class _CountingDetector:
         self._inner.close()
 
 
+@pytest.mark.parametrize("detect_thread", [True, False])
 def test_skipped_frames_pass_undetected_and_detection_runs_on_its_thread(
-        media: Path, default_model: Path) -> None:
+        media: Path, default_model: Path, detect_thread: bool) -> None:
     detector = _CountingDetector()
     with Pipeline(model=default_model, detector=detector) as pipeline:
         video = VideoFile(media / "street_phone.mp4")
         try:
-            with pipeline.ahead(video, skip=lambda f: f.index < 100) as items:
+            with pipeline.ahead(video, skip=lambda f: f.index < 100, detect_thread=detect_thread) as items:
                 seen = list(items)
         finally:
             video.close()
     assert [type(i) for i in seen] == [Frame] * 100 + [Detected] * 15
     assert [i.index for i in seen[:100]] == list(range(100))
     assert [i.frame.index for i in seen[100:]] == list(range(100, 115))
-    assert detector.calls == ["detect-ahead"] * 15
+    here = threading.current_thread().name
+    assert detector.calls == ["detect-ahead" if detect_thread else here] * 15
     assert sum(len(i.detections) for i in seen[100:]) >= 10
 
 
@@ -104,7 +108,8 @@ def test_a_decoding_error_reaches_the_caller_after_the_frames_before_it(default_
             next(items)
 
 
-def test_close_stops_both_threads_midway(default_model: Path) -> None:
+@pytest.mark.parametrize("detect_thread", [True, False])
+def test_close_stops_both_threads_midway(default_model: Path, detect_thread: bool) -> None:
     made = []
 
     def endless():
@@ -116,12 +121,14 @@ def test_close_stops_both_threads_midway(default_model: Path) -> None:
 
     with Pipeline(model=default_model) as pipeline:
         before = set(threading.enumerate())
-        ahead = pipeline.ahead(endless())
+        ahead = pipeline.ahead(endless(), detect_thread=detect_thread)
         assert next(ahead).frame.index == 0
-        time.sleep(0.2)  # both queues fill, both threads wait
+        time.sleep(0.2)  # the queues fill, the threads wait
+        assert len(set(threading.enumerate()) - before) == (2 if detect_thread else 1)
         ahead.close()
         assert set(threading.enumerate()) == before
-        assert len(made) <= 7  # one taken, 2 + 1 queued, one in each thread, one waiting
+        # one taken, 2 (+ 1) queued, one in each thread, one waiting
+        assert len(made) <= (7 if detect_thread else 5)
         with pytest.raises(StopIteration):
             next(ahead)
 
@@ -143,3 +150,4 @@ def test_a_waiting_consumer_returns_once_stopped() -> None:
     assert time.perf_counter() - t0 < 2.0
     release.set()
     ahead.close()
+
