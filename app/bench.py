@@ -3,11 +3,8 @@
 decode → detect → align → classify → track → overlay drawing, per frame, with per-stage times
 (mean, p50, p95), end-to-end frames/s, faces/s, per-frame latency p50/p95 and peak RSS. A few
 warm-up frames (first-call allocations) are run first and not counted. `--frames N` loops the
-input until N frames are measured. By default (`--ahead auto`) decoding runs ahead on a thread of
-its own, and detection on another with `DETECT_THREAD_MIN_CPUS` or more usable CPUs: on two, a
-third busy thread made this loop slower (`app.core.pipeline.FramesAhead` has the figures);
-`--ahead detect` (as `annotate` runs) and `decode` (as the desktop app's capture thread) ask for
-one of the two, `--ahead none` runs everything on one thread.
+input until N frames are measured. By default decoding and detection run ahead on their own
+threads, as `annotate` runs (`--ahead decode`: as the desktop app; `--ahead none`: one thread).
 
 `tile=2` (Python API, used by `benchmarks/`) shows each decoded frame as a 2×2 grid, so a one-face
 video gives four faces per frame; the copy into the grid is counted as decoding.
@@ -30,19 +27,15 @@ import numpy as np
 
 from app import __version__
 from app.core import EmotionLensError
-from app.core.machine import machine_info, usable_cpus
+from app.core.machine import machine_info
 from app.core.settings import PipelineSettings
 from app.core.settings_args import settings_from_args
 
 STAGES = ("decode", "detect", "align", "classify", "track", "overlay")
 DEFAULT_WARMUP = 5
-# what runs ahead of the measuring thread: the faster of detect and decode for this loop on this
-# machine; nothing; decoding (as in the desktop app, whose capture thread decodes); decoding and
-# detection, each on its own thread (as `annotate` runs)
-AHEAD_MODES = ("auto", "none", "decode", "detect")
-# "auto" detects on a thread of its own from this many usable CPUs: on 2 vCPUs decoding ahead
-# only was faster (681 against 619 frames/s, 2026-12-04; 361 against 277, 2026-12-02)
-DETECT_THREAD_MIN_CPUS = 3
+# what runs ahead of the measuring thread: nothing; decoding (as in the desktop app, whose capture
+# thread decodes); decoding and detection, each on its own thread (as `annotate` runs)
+AHEAD_MODES = ("none", "decode", "detect")
 # the `fer` package's timing script, run by `--compare-fer PYTHON` in that interpreter
 FER_REFERENCE = Path(__file__).resolve().parents[1] / "benchmarks" / "fer_reference.py"
 
@@ -205,19 +198,16 @@ class BenchResult:
 def bench(input_path: str | Path, settings: PipelineSettings | None = None,
           model: str | Path | None = None, frames: int | None = None, *, tile: int = 1,
           warmup: int = DEFAULT_WARMUP, overlay: bool = True,
-          ahead: str = "auto") -> dict[str, Any]:
+          ahead: str = "detect") -> dict[str, Any]:
     """Run the pipeline over `input_path` and return the report (see the module docstring).
 
     `frames=None` measures the input once (one frame for an image, after `warmup` more).
-    `ahead` (see AHEAD_MODES): with "detect" frames are decoded on one thread and their faces
-    detected on another while the measuring thread aligns, classifies, tracks and draws the
-    frames before them (as `annotate` runs); with "decode" only decoding runs ahead; with "none"
-    everything runs on the measuring thread; "auto" (default): detect with
-    DETECT_THREAD_MIN_CPUS or more usable CPUs, else decode. The report's `ahead` is the mode
-    that ran. The decode stage
-    is the time the measuring thread waited for its next frame (its decoding, with "none"); a
-    frame's latency runs from the start of its detection to its overlay drawn, time queued
-    between the stages included."""
+    `ahead` (see AHEAD_MODES): with "detect" (default) frames are decoded on one thread and their
+    faces detected on another while the measuring thread aligns, classifies, tracks and draws the
+    frames before them, as `annotate` runs; with "decode" only decoding runs ahead; with "none"
+    everything runs on the measuring thread. The decode stage is the time the measuring thread
+    waited for its next frame (its decoding, with "none"); a frame's latency runs from the start
+    of its detection to its overlay drawn, time queued between the stages included."""
     from app.core.pipeline import Detected, Pipeline
     from app.core.render import draw_overlay
     from app.core.sources import open_source
@@ -230,9 +220,6 @@ def bench(input_path: str | Path, settings: PipelineSettings | None = None,
         raise EmotionLensError("tile must be 1 or more")
     if ahead not in AHEAD_MODES:
         raise EmotionLensError(f"ahead must be one of {', '.join(AHEAD_MODES)}, not {ahead!r}")
-    requested = ahead
-    if ahead == "auto":
-        ahead = "detect" if usable_cpus() >= DETECT_THREAD_MIN_CPUS else "decode"
     probe = open_source(path)
     count = probe.frame_count
     fps_nominal = probe.fps
@@ -298,7 +285,6 @@ def bench(input_path: str | Path, settings: PipelineSettings | None = None,
             "warmup_frames": warmup,
             "overlay": overlay,
             "ahead": ahead,
-            "ahead_requested": requested,
             "model": pipeline.classifier.bundle.name,
             "model_dir": str(pipeline.classifier.bundle.path),
             "backend": pipeline.classifier.backend,
@@ -381,7 +367,7 @@ def run(args: argparse.Namespace) -> int:
     settings = settings_from_args(args)
     report = bench(args.input, settings, model=args.model, frames=frames,
                    tile=int(getattr(args, "tile", None) or 1),
-                   ahead=getattr(args, "ahead", None) or "auto")
+                   ahead=getattr(args, "ahead", None) or "detect")
     fer_python = getattr(args, "compare_fer", None)
     if fer_python:  # after our own run, so that the two never compete for the CPU
         fer = run_fer(fer_python, args.input, report["frames"])

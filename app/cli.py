@@ -121,11 +121,10 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--frames", type=int, default=None, metavar="N",
                        help="frames to measure (loops the input; default: all of it once)")
     bench.add_argument("--json", action="store_true", help="print one JSON object")
-    bench.add_argument("--ahead", choices=("auto", "none", "decode", "detect"), default="auto",
+    bench.add_argument("--ahead", choices=("none", "decode", "detect"), default="detect",
                        help="what runs ahead of the measuring thread, each on its own thread: "
-                            "decoding, and detection as well with 3 or more usable CPUs "
-                            "(default: faster here on 2), decoding and detection (as annotate "
-                            "runs), decoding only (as the desktop app's capture thread), or nothing")
+                            "decoding and detection (default, as annotate runs), decoding only "
+                            "(as the desktop app's capture thread), or nothing")
     bench.add_argument("--compare-fer", metavar="PYTHON", default=None,
                        help="also time the `fer` package (Haar + mini-XCEPTION) on the same "
                             "input, with this interpreter, which must have it installed "

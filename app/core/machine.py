@@ -9,14 +9,6 @@ from pathlib import Path
 from typing import Any
 
 
-def usable_cpus() -> int:
-    """The CPUs this process may use (its affinity mask where there is one)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # macOS, Windows
-        return os.cpu_count() or 1
-
-
 def machine_info() -> dict[str, Any]:
     """CPU model, logical CPUs, Python version and system of this machine."""
     cpu = platform.processor() or platform.machine()

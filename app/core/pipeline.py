@@ -198,11 +198,10 @@ class FramesAhead:
     """See `Pipeline.ahead`. While it runs, the pipeline's detector belongs to its thread.
 
     Which is faster depends on how much the caller does per frame. Measured on 2 vCPUs
-    (2026-12-04, medians of alternating runs): `annotate` of the sample video looped 8×, CSV
-    only, 618 frames/s with the detecting thread and 562 without (with the video written, 250
-    and 267: even); `emotion-lens bench`, which does less per frame, 619 with it and 681 without
-    (277 and 361 on 2026-12-02's machine). `bench --ahead auto` chooses for its own loop
-    (`app.bench.DETECT_THREAD_MIN_CPUS`)."""
+    (2026-12-04, `emotion-lens bench`): one face a frame, 524 frames/s with the detecting thread
+    and 560-591 without; four faces a frame, 428 with it and 307-330 without. `annotate` of the
+    sample video looped 8×, CSV only: 618 with it and 562 without (medians of 3 alternating
+    runs). So `annotate` and `bench` keep it (the benchmark notes in the README have more)."""
 
     def __init__(self, pipeline: Pipeline, frames: Iterable[Frame],
                  skip: Callable[[Frame], bool] | None, depth: int, detect_thread: bool = True):

@@ -11,6 +11,7 @@ resumes them (`annotate(resume=True)`: the rows on disk are kept, none is writte
 from __future__ import annotations
 
 import contextlib
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,7 +19,6 @@ from pathlib import Path
 
 from app.core import EmotionLensError
 from app.core.annotate import AnnotateOutputs, annotate, check_outputs, need_bytes
-from app.core.machine import usable_cpus
 from app.core.pipeline import Pipeline
 from app.core.settings import PipelineSettings
 
@@ -177,7 +177,10 @@ def worker_pipeline(settings: PipelineSettings, model: str | None) -> Pipeline:
 
 def cpu_count() -> int:
     """The CPUs this process may use (its affinity mask where there is one)."""
-    return usable_cpus()
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        return os.cpu_count() or 1
 
 
 __all__ = ["DONE", "FAILED", "INTERRUPTED", "SKIPPED", "Outcome", "Task", "cpu_count", "one_line",

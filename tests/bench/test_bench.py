@@ -103,31 +103,6 @@ def test_every_ahead_mode_measures_the_same_frames(media: Path, int8_bundle: Pat
         assert report["p50_ms"] >= 0.8 * own
 
 
-def test_auto_detects_on_a_thread_of_its_own_only_with_enough_cpus(
-        media: Path, int8_bundle: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """On this machine's real CPUs (two on CI: decoding ahead only), with the threshold at their
-    count (a detecting thread), and under an affinity mask of one CPU (none)."""
-    import app.bench as bench_module
-    from app.core.machine import usable_cpus
-
-    def mode() -> str:
-        report = bench(media / "single_face.jpg", PipelineSettings(), model=int8_bundle, frames=3,
-                       warmup=1)
-        assert report["ahead_requested"] == "auto" and report["faces"] == 3
-        return report["ahead"]
-
-    assert mode() == ("detect" if usable_cpus() >= bench_module.DETECT_THREAD_MIN_CPUS else "decode")
-    monkeypatch.setattr(bench_module, "DETECT_THREAD_MIN_CPUS", usable_cpus())
-    assert mode() == "detect"
-    if hasattr(os, "sched_setaffinity") and usable_cpus() > 1:
-        mask = os.sched_getaffinity(0)
-        os.sched_setaffinity(0, {min(mask)})
-        try:
-            assert usable_cpus() == 1 and mode() == "decode"
-        finally:
-            os.sched_setaffinity(0, mask)
-
-
 def test_bench_rejects_an_unknown_ahead_mode(media: Path) -> None:
     with pytest.raises(EmotionLensError, match="ahead"):
         bench(media / "single_face.jpg", PipelineSettings(), ahead="everything")

@@ -67,10 +67,7 @@ def test_table_shows_each_row_with_its_mode_and_judges_the_targets(media: Path, 
     default_line = next(ln for ln in table if ln.startswith("| model: default |"))
     cells = [c.strip() for c in default_line.strip("|").split("|")]
     assert cells[3] == DEFAULT_DETECTOR and rows[0].result["detector"] == DEFAULT_DETECTOR
-    # the default row runs bench's default, --ahead auto: on 2 CPUs (CI) decoding ahead only
-    assert rows[0].ahead == "auto" and cells[4] == rows[0].result["ahead"] in ("detect", "decode")
-    assert f"**{rows[0].result['fps']:.0f}**" in cells
-    assert f"ahead: {rows[0].result['ahead']})" in section  # the per-stage table says which
+    assert cells[4] == "detect" and f"**{rows[0].result['fps']:.0f}**" in cells
     assert "| decode |" in table[1] and "| decode |" in table[2]
     assert "skipped: no bundle" in table[3]
     four = rows[2].result
@@ -131,19 +128,17 @@ def _result(detector: str, fps: float, faces: float = 1.0, classify_ms: float = 
             "peak_rss_mb": 150.0, "stages": {"classify": stage}}
 
 
-def _saved(label: str, detector: str, fps: float | None, tile: int = 1, ahead: str = "auto",
+def _saved(label: str, detector: str, fps: float | None, tile: int = 1, ahead: str = "detect",
            backend: str = "int8", inp: str = "/m/street_phone.mp4", skipped: str = "",
            group: str = "model", **extra: Any) -> dict[str, Any]:
     return {"group": group, "label": label, "input": inp, "tile": tile, "ahead": ahead,
             "detector": detector, "backend": backend, "note": "", "skipped": skipped,
-            "result": None if fps is None else _result(  # "auto" ran as "decode" (2 CPUs)
-                detector, fps, ahead="decode" if ahead == "auto" else ahead, backend=backend),
-            **extra}
+            "result": None if fps is None else _result(detector, fps, ahead=ahead,
+                                                       backend=backend), **extra}
 
 
 def test_render_only_fills_todays_rows_by_configuration(media: Path) -> None:
-    # rows as matrix.json of 2026-11-21 saved them: MediaPipe Tasks the default, no "role" (their
-    # ahead mode made "auto", the plain rows' mode now, so that they match a row of today's)
+    # rows as matrix.json of 2026-11-21 saved them: MediaPipe Tasks the default, no "role"
     saved = {"rows": [
         _saved("default", "mediapipe", 151.0),
         _saved("ResNet50-iPPM", "mediapipe", 105.0),
@@ -175,11 +170,7 @@ def test_render_only_fills_todays_rows_by_configuration(media: Path) -> None:
     assert "| 4 faces, decoding ahead only: ≥ 30 frames/s, p95 ≤ 15 ms (headless stand-in for " \
            "the GUI path) | – | – |" in section
     assert "skipped: not measured" not in section and f"| {NOT_MEASURED} |" in section
-    assert "| **151** |" in section and "| mediapipe | decode |" in section
-
-    # a row measured with another ahead mode fills no row: "detect" is not what "auto" runs
-    assert saved_rows({"rows": [_saved("default", "mediapipe", 151.0, ahead="detect")]},
-                      media / "street_phone.mp4", media / "single_face.jpg")[0].skipped == NOT_MEASURED
+    assert "| **151** |" in section and "| mediapipe | detect |" in section
 
     # a run saved by today's code (labels, role) maps back one to one
     today = plan_rows(media / "street_phone.mp4", media / "single_face.jpg")
