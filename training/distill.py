@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from app.core import EmotionLensError
+from app.core.atomic import replacing
 
 BATCH = 256
 TEACHER_CACHE = "teacher.npz"  # in the run's folder: the teacher's probabilities at the start
@@ -144,17 +145,11 @@ def cached_probabilities(folder: Path, recorded: dict[str, Any] | None, x: np.nd
 
 def save_probabilities(folder: Path, probs: np.ndarray, info: dict[str, Any], x: np.ndarray,
                        y: np.ndarray) -> Path:
-    """Write `folder`/teacher.npz atomically (a temporary file, fsynced, renamed)."""
-    import os
-
+    """Write `folder`/teacher.npz whole or not at all, durably (`app.core.atomic.replacing`)."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / TEACHER_CACHE
-    tmp = folder / (TEACHER_CACHE + ".tmp")
-    with open(tmp, "wb") as f:
+    with replacing(path, "wb", durable=True) as f:
         np.savez_compressed(f, probs=probs.astype(np.float32), teacher_sha256=info["sha256"],
                             images_sha256=images_fingerprint(x, y))
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
     return path

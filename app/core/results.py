@@ -16,6 +16,8 @@ from typing import IO, Any
 
 import numpy as np
 
+from app.core.atomic import replacing
+
 
 @dataclass(slots=True)
 class FaceResult:
@@ -251,11 +253,6 @@ def resume_point(path: Path, labels: tuple[str, ...]) -> ResumePoint:
 
 
 def write_json(path: Path, data: dict[str, Any]) -> None:
-    """Write whole or not at all: through a `.part` file, removed when the write fails."""
-    tmp = Path(path).with_suffix(Path(path).suffix + ".part")
-    try:
-        tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
-        os.replace(tmp, path)
-    except OSError:
-        tmp.unlink(missing_ok=True)
-        raise
+    """Write whole or not at all (`app.core.atomic.replacing`)."""
+    with replacing(path) as f:
+        f.write(json.dumps(data, indent=2) + "\n")

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from app.core import EmotionLensError
+from app.core.atomic import replacing
 from app.core.baseline import BaselineRanges
 from app.core.bundle import ModelBundle, load_bundle
 from app.core.classify import Classifier
@@ -78,17 +79,11 @@ def read_manifest(path: Path) -> dict[str, dict[str, str]]:
 
 
 def write_manifest(path: Path, rows: dict[str, dict[str, str]]) -> None:
-    """The rows (sorted by input) as CSV, whole or not at all (through a `.part` file)."""
-    tmp = path.with_name(path.name + ".part")
-    try:
-        with open(tmp, "w", newline="", encoding="utf-8") as f:
-            writer = csv.DictWriter(f, MANIFEST_COLUMNS, extrasaction="ignore")
-            writer.writeheader()
-            writer.writerows(rows[key] for key in sorted(rows))
-        os.replace(tmp, path)
-    except OSError:
-        tmp.unlink(missing_ok=True)
-        raise
+    """The rows (sorted by input) as CSV, whole or not at all (`app.core.atomic.replacing`)."""
+    with replacing(path, newline="") as f:
+        writer = csv.DictWriter(f, MANIFEST_COLUMNS, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows[key] for key in sorted(rows))
 
 
 def _rel(path: Path | None, out_dir: Path) -> str:

@@ -4,12 +4,12 @@ share and the mean probabilities."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pandas as pd
 
 from app.core import EmotionLensError
+from app.core.atomic import replacing
 
 INTS = ("frame", "face_id", "x", "y", "w", "h")
 STRINGS = ("label", "file", "source")
@@ -64,14 +64,9 @@ def summarize(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def write_table(frame: pd.DataFrame, path: Path) -> None:
-    """`frame` as CSV at `path`, whole or not at all (through a `.part` file)."""
-    tmp = path.with_name(path.name + ".part")
-    try:
-        frame.to_csv(tmp, index=False)
-        os.replace(tmp, path)
-    except OSError:
-        tmp.unlink(missing_ok=True)
-        raise
+    """`frame` as CSV at `path`, whole or not at all (`app.core.atomic.replacing`)."""
+    with replacing(path, newline="") as f:
+        frame.to_csv(f, index=False)
 
 
 __all__ = ["label_columns", "read_annotations", "summarize", "write_table"]

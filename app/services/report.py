@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from app.core import EmotionLensError
+from app.core.atomic import replacing
 from app.core.baseline import (
     MIN_FRAMES,
     Baseline,
@@ -440,14 +440,9 @@ def default_paths(csv_path: Path, html: Path | None = None) -> tuple[Path, Path]
 
 
 def _write_text(path: Path, text: str) -> None:
-    """Whole or not at all (through a `.part` file)."""
-    tmp = path.with_name(path.name + ".part")
-    try:
-        tmp.write_text(text, encoding="utf-8", newline="")
-        os.replace(tmp, path)
-    except OSError:
-        tmp.unlink(missing_ok=True)
-        raise
+    """Whole or not at all (`app.core.atomic.replacing`)."""
+    with replacing(path, newline="") as f:
+        f.write(text)
 
 
 @dataclass
