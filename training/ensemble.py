@@ -57,11 +57,16 @@ def check_members(bundles: list[Any]) -> None:
 
 
 def _ends_in_softmax(model: Any) -> bool:
+    """The model's output is a softmax: its last layer is one, or a Dense (or other layer) with
+    softmax activation, or a model nested as its last layer (a bundle read through
+    `training.export --blur`, whose last layer is the network it wraps) that ends in one."""
     import keras
 
     last = model.layers[-1] if getattr(model, "layers", None) else None
     if isinstance(last, keras.layers.Softmax):
         return True
+    if isinstance(last, keras.Model):
+        return _ends_in_softmax(last)
     act = getattr(last, "activation", None)
     return getattr(act, "__name__", "") == "softmax"
 

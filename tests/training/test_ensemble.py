@@ -379,3 +379,29 @@ def test_choose_members_bad_inputs_are_one_line(members, blurred_val, tmp_path, 
         assert choose_members.main(argv) == 2
         assert words in _one_error_line(capsys)
     assert taken.read_text() == "keep me\n"
+
+
+def test_a_member_read_through_an_input_blur_is_not_softmaxed_twice(keras_mod, members, val_x):
+    """A bundle exported with `--blur` ends in the network it wraps (a nested model), whose last
+    layer is the softmax: the ensemble takes its probabilities as they are. (Until 2026-12-04
+    they went through a second softmax, which squashed them towards 1/7: `models/best` answered
+    0.29 for faces its members called happy at 0.9.)"""
+    from app.core.classify import load_keras_file
+    from training.ensemble import _ends_in_softmax, as_probabilities, build_ensemble
+    from training.export import with_input_blur
+
+    plain = load_keras_file(members[0] / "model.keras")  # ends in a softmax Dense
+    logits = load_keras_file(members[1] / "model.keras")  # ends in logits
+    blurred = with_input_blur(plain, 0.8)
+    assert isinstance(blurred.layers[-1], keras_mod.Model)
+    assert _ends_in_softmax(plain) and _ends_in_softmax(blurred) and not _ends_in_softmax(logits)
+    x = val_x[0].astype(np.float32)[..., None] / 255.0
+    direct = np.asarray(blurred(x, training=False), dtype=np.float64)
+    np.testing.assert_allclose(np.asarray(as_probabilities(blurred, "m")(x, training=False)), direct,
+                               atol=1e-6)
+    z = np.asarray(logits(x, training=False), dtype=np.float64)
+    soft = np.exp(z - z.max(1, keepdims=True))
+    soft /= soft.sum(1, keepdims=True)
+    got = np.asarray(build_ensemble([blurred, logits], flip=False)(x, training=False))
+    np.testing.assert_allclose(got, (direct + soft) / 2, atol=1e-5)
+    assert direct.max(1).mean() > 0.5  # confident members: a second softmax would show
