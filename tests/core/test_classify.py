@@ -9,6 +9,7 @@ import pytest
 
 from app.core import EmotionLensError
 from app.core.classify import Classifier
+from tests.conftest import DEFAULT_MODEL
 
 
 @pytest.fixture(scope="module")
@@ -72,3 +73,28 @@ def test_unknown_or_missing_backend(default_model):
         Classifier(default_model, backend="cuda")
     with pytest.raises(EmotionLensError, match="has no float32 file"):
         Classifier(default_model, backend="float32")
+
+
+SHIPPED = sorted(p for p in (DEFAULT_MODEL.parent).iterdir() if (p / "model.json").is_file())
+
+
+@pytest.mark.parametrize("bundle", SHIPPED, ids=lambda p: p.name)
+def test_every_shipped_bundle_answers_with_real_confidence(bundle, real_faces):
+    """Probabilities as the network means them, on every shipped bundle and runtime: the faces a
+    bundle gets right it calls with a median top probability of at least 0.5. A second softmax
+    over probabilities (the `models/best` of 2026-12-03) squashes them towards 1/7: its median
+    there was 0.26."""
+    truth = np.repeat(np.arange(7), 40)
+    for kind in ("int8", "keras"):
+        clf = Classifier(bundle, backend=kind)
+        folder_order = sorted(clf.labels)
+        truth_idx = np.array([clf.labels.index(folder_order[t]) for t in truth])
+        size = clf.bundle.input.size  # the val faces are 48 px; MobileNetV3 reads 64
+        faces = real_faces if size == real_faces.shape[1] else np.stack(
+            [cv2.resize(f, (size, size), interpolation=cv2.INTER_LINEAR) for f in real_faces])[..., None]
+        p = clf.predict(faces)
+        right = p.argmax(1) == truth_idx
+        assert right.mean() > 0.35, (bundle.name, kind, right.mean())
+        assert np.allclose(p.sum(1), 1, atol=0.02)
+        top = float(np.median(p.max(1)[right]))
+        assert top >= 0.5, (bundle.name, kind, top)
