@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from app.core import EmotionLensError
+from app.core.atomic import fsync_dir
 
 STATE_FILE = "train_state.json"
 LAST_CKPT = "last.keras"
@@ -47,19 +48,6 @@ def staged_name(name: str) -> str:
 def fsync_file(path: Path) -> None:
     with path.open("rb") as f:
         os.fsync(f.fileno())
-
-
-def fsync_dir(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:  # not every platform opens folders
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def write_staged(path: Path, text: str) -> Path:

@@ -205,13 +205,17 @@ class FramesAhead:
 
     def __init__(self, pipeline: Pipeline, frames: Iterable[Frame],
                  skip: Callable[[Frame], bool] | None, depth: int, detect_thread: bool = True):
-        self.detect_thread = detect_thread
         self._decoded = ReadAhead(frames, depth, name="decode-ahead")
         detected = self._detect(pipeline, self._decoded, skip)
         # one detected frame waiting is enough to keep the caller busy; more would only add latency
         self._detected: ReadAhead[Frame | Detected] | None = (
             ReadAhead(detected, 1, name="detect-ahead") if detect_thread else None)
-        self._here = detected
+        self._items: Iterator[Frame | Detected] = self._detected if self._detected is not None else detected
+
+    @property
+    def detect_thread(self) -> bool:
+        """Detection runs on a thread of its own (else on the caller's)."""
+        return self._detected is not None
 
     @staticmethod
     def _detect(pipeline: Pipeline, frames: Iterable[Frame],
@@ -229,7 +233,7 @@ class FramesAhead:
         return self
 
     def __next__(self) -> Frame | Detected:
-        return next(self._detected if self._detected is not None else self._here)
+        return next(self._items)
 
     def close(self) -> None:
         """Stop the threads and wait for them (each finishes the frame it is on)."""
