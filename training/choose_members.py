@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Callable
 from itertools import combinations
 from pathlib import Path
 from typing import Any
@@ -41,6 +42,42 @@ def member_probabilities(bundle: Any, model: Any, val: Any, flip: bool) -> tuple
     views = [x, np.ascontiguousarray(x[:, :, ::-1])] if flip else [x]
     probs = np.mean([net.predict(v, batch_size=256, verbose=0) for v in views], axis=0)
     return probs.astype(np.float64), np.asarray(val.y)
+
+
+def check_min_recall(value: float) -> None:
+    if not 0.0 <= value <= 1.0:
+        raise EmotionLensError(f"--min-recall must be between 0 and 1 (got {value})")
+
+
+def val_probabilities(paths: list[str], data: str | None, flip: bool,
+                      check: Callable[[list[Any]], None] | None = None,
+                      ) -> tuple[list[Any], list[np.ndarray], np.ndarray]:
+    """(the bundles at `paths`, each one's `member_probabilities` on the val faces of `data`
+    (default: FER2013 in the shared folder), val labels). The faces are read once per input size
+    and channels; `check` sees the bundles before anything is predicted."""
+    from training.ensemble import load_members, load_split
+    from training.paths import fer2013_dir
+
+    root = Path(data) if data else fer2013_dir()
+    if not root.is_dir():
+        raise EmotionLensError(f"dataset folder not found: {root} (give --data)")
+    bundles, models = load_members(paths)
+    if check is not None:
+        check(bundles)
+    probs, y = [], None
+    reads: dict[tuple[int, int], Any] = {}
+    for path, bundle, model in zip(paths, bundles, models, strict=True):
+        log(f"val probabilities of {path}{' and its mirror' if flip else ''}")
+        shape = (bundle.input.size, bundle.input.channels)
+        if shape not in reads:
+            reads[shape] = load_split(root, "val", bundle)
+        pr, yy = member_probabilities(bundle, model, reads[shape], flip)
+        if y is not None and not np.array_equal(y, yy):
+            raise EmotionLensError(f"{path} read the val faces in another order or number")
+        probs.append(pr)
+        y = yy
+    assert y is not None
+    return bundles, probs, y
 
 
 def score_subsets(probs: list[np.ndarray], y: np.ndarray, names: list[str],
@@ -99,34 +136,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--csv", type=Path, default=None, metavar="OUT.csv", help="every subset's row")
     p.add_argument("--top", type=int, default=10, metavar="N", help="rows printed (default 10)")
     args = p.parse_args(argv)
-    if not 0.0 <= args.min_recall <= 1.0:
-        raise EmotionLensError(f"--min-recall must be between 0 and 1 (got {args.min_recall})")
+    check_min_recall(args.min_recall)
     if args.max_members is not None and args.max_members < 1:
         raise EmotionLensError("--max-members must be at least 1")
     if len(set(args.members)) != len(args.members):
         raise EmotionLensError("a candidate is given twice in --members")
     if args.csv is not None and args.csv.exists():
         raise EmotionLensError(f"{args.csv} exists: give another --csv (nothing is overwritten)")
-    from training.ensemble import load_members, load_split
-    from training.paths import fer2013_dir
-
-    data = Path(args.data) if args.data else fer2013_dir()
-    if not data.is_dir():
-        raise EmotionLensError(f"dataset folder not found: {data} (give --data)")
-    bundles, models = load_members(args.members)
-    probs, y = [], None
-    reads: dict[tuple[int, int], Any] = {}  # val read once per input size and channels
-    for path, bundle, model in zip(args.members, bundles, models, strict=True):
-        log(f"val probabilities of {path}{' and its mirror' if args.flip else ''}")
-        shape = (bundle.input.size, bundle.input.channels)
-        if shape not in reads:
-            reads[shape] = load_split(data, "val", bundle)
-        pr, yy = member_probabilities(bundle, model, reads[shape], args.flip)
-        if y is not None and not np.array_equal(y, yy):
-            raise EmotionLensError(f"{path} read the val faces in another order or number")
-        probs.append(pr)
-        y = yy
-    assert y is not None
+    _, probs, y = val_probabilities(args.members, args.data, args.flip)
     table = score_subsets(probs, y, list(args.members), args.max_members)
     shown = table.drop(columns="subset").sort_values("even_accuracy", ascending=False)
     print(shown.head(args.top).to_string(index=False, float_format=lambda v: f"{v:.4f}"))

@@ -17,14 +17,13 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from app.core import EmotionLensError
-from training.choose_members import MIN_RECALL, member_probabilities
-from training.cli import Parser, log, one_line_errors
+from training.choose_members import MIN_RECALL, check_min_recall, val_probabilities
+from training.cli import Parser, one_line_errors
 
 
 def with_prior(probs: np.ndarray, index: int, factor: float) -> np.ndarray:
@@ -102,21 +101,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data", help="dataset root with a val/ split (default: "
                                   "$EMOTION_LENS_SHARED/datasets/fer2013)")
     args = p.parse_args(argv)
-    if not 0.0 <= args.min_recall <= 1.0:
-        raise EmotionLensError(f"--min-recall must be between 0 and 1 (got {args.min_recall})")
+    check_min_recall(args.min_recall)
     factors = factor_range(*args.factors, args.step)
-    from training.ensemble import load_members, load_split
-    from training.paths import fer2013_dir
 
-    data = Path(args.data) if args.data else fer2013_dir()
-    if not data.is_dir():
-        raise EmotionLensError(f"dataset folder not found: {data} (give --data)")
-    (bundle,), (model,) = load_members([args.model])
-    if args.label not in bundle.labels:
-        raise EmotionLensError(f"{args.model} has no label {args.label!r} "
-                               f"(its labels: {', '.join(bundle.labels)})")
-    log(f"val probabilities of {args.model}{' and its mirror' if args.flip else ''}")
-    probs, y = member_probabilities(bundle, model, load_split(data, "val", bundle), args.flip)
+    def has_label(bundles: list[Any]) -> None:
+        if args.label not in bundles[0].labels:
+            raise EmotionLensError(f"{args.model} has no label {args.label!r} "
+                                   f"(its labels: {', '.join(bundles[0].labels)})")
+
+    (bundle,), (probs,), y = val_probabilities([args.model], args.data, args.flip, check=has_label)
     table = score_factors(probs, y, tuple(bundle.labels), args.label, factors)
     print(table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
     best = choose(table, args.min_recall)
