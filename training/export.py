@@ -1,8 +1,10 @@
 """Export a trained Keras model to a model bundle the app loads (`app.core.bundle`).
 
 Files: `model.keras` (float, safe_mode loadable), `model_fp16.tflite` (float16 weights, float I/O),
-`model_int8.tflite` (full-integer post-training quantization with a representative dataset of
-training images; **int8 input and output**, scale/zero-point stored in the file).
+`model_int8.tflite` (post-training quantization; the default `--int8 static` is full integer,
+calibrated on a representative dataset of training images, **int8 input and output** with the
+scale/zero-point stored in the file; `--int8 dynamic` keeps int8 weights and lets LiteRT quantize
+each activation per face at run time, with float input and output).
 
 `python -m training.export --run RUN_DIR --out BUNDLE_DIR [--kinds int8,keras]` (re)builds a bundle
 from a finished run, re-measuring float and int8 metrics on the validation split; re-running it picks
@@ -82,11 +84,15 @@ def set_full_int8(conv: Any, calib: np.ndarray) -> None:
     conv.inference_output_type = tf.int8
 
 
+INT8_SCHEMES = ("static", "dynamic")
+
+
 def convert_tflite(model: Any, out_path: Path, kind: str,
-                   calib: np.ndarray | None = None) -> Path:
+                   calib: np.ndarray | None = None, int8_scheme: str = "static") -> Path:
     """Convert a Keras model (TF backend) to a `.tflite` of `kind` (float32 | float16 | int8).
 
-    `calib`: float model inputs (already normalized) for the int8 representative dataset."""
+    `calib`: float model inputs (already normalized) for the int8 representative dataset of the
+    "static" scheme; "dynamic" (int8 weights, activations quantized at run time) needs none."""
     import tensorflow as tf
 
     with tempfile.TemporaryDirectory(prefix="el-export-") as tmp:
@@ -95,7 +101,12 @@ def convert_tflite(model: Any, out_path: Path, kind: str,
         if kind == "float16":
             conv.optimizations = [tf.lite.Optimize.DEFAULT]
             conv.target_spec.supported_types = [tf.float16]
+        elif kind == "int8" and int8_scheme == "dynamic":
+            conv.optimizations = [tf.lite.Optimize.DEFAULT]
         elif kind == "int8":
+            if int8_scheme != "static":
+                raise EmotionLensError(f"unknown int8 scheme {int8_scheme!r} "
+                                       f"(known: {', '.join(INT8_SCHEMES)})")
             if calib is None or len(calib) == 0:
                 raise EmotionLensError("int8 export needs representative images")
             set_full_int8(conv, calib)
@@ -172,8 +183,12 @@ def input_card(size: int, channels: int, mean: float, std: float,
             "crop": crop}
 
 
-def int8_note(calib_images: int) -> dict[str, str]:
-    """model.json's `quantization`, for a full-integer file calibrated on `calib_images`."""
+def int8_note(calib_images: int, scheme: str = "static") -> dict[str, str]:
+    """model.json's `quantization`: for a full-integer file calibrated on `calib_images`, or
+    for the dynamic scheme."""
+    if scheme == "dynamic":
+        return {"int8": "dynamic range: int8 weights, each activation quantized to int8 per face "
+                        "at run time (LiteRT XNNPACK); float input and output"}
     return {"int8": "full integer: int8 input and output, scale/zero_point in the file; "
                     f"{calib_images} training images calibrate"}
 
@@ -354,7 +369,7 @@ def export_bundle(model: Any, out: Path, *, cfg: Any, labels: tuple[str, ...], s
             calib = calibration_images(train.x, train.y, cfg.calib_samples, cfg.seed)
             for k in tfl_kinds:
                 files[k] = convert_tflite(model, out / FILE_NAMES[k], k,
-                                          calib if k == "int8" else None)
+                                          calib if k == "int8" else None, cfg.int8_scheme)
         else:
             files.update(_convert_in_tf_subprocess(model, out, tfl_kinds, train, cfg))
     measured = measure(model, files, val.x, val.y, labels)
@@ -369,7 +384,8 @@ def export_bundle(model: Any, out: Path, *, cfg: Any, labels: tuple[str, ...], s
         "labels": list(labels),
         "input": input_card(size, channels, 0.0, 255.0, crop_spec_for(ds)),
         "files": {k: p.name for k, p in files.items()},
-        "quantization": int8_note(min(cfg.calib_samples, len(train))) if "int8" in files else {},
+        "quantization": (int8_note(min(cfg.calib_samples, len(train)), cfg.int8_scheme)
+                         if "int8" in files else {}),
         "provenance": {
             "architecture": cfg.model,
             "parameters": params,
@@ -428,7 +444,8 @@ def _convert_in_tf_subprocess(model: Any, out: Path, kinds: list[str], train: An
         np.save(cpath, calibration_images(train.x, train.y, cfg.calib_samples, cfg.seed))
         env = {**os.environ, "KERAS_BACKEND": "tensorflow"}
         cmd = [sys.executable, "-m", "training.export", "--convert-only", str(kpath),
-               "--calib", str(cpath), "--out", str(out), "--kinds", ",".join(kinds)]
+               "--calib", str(cpath), "--out", str(out), "--kinds", ",".join(kinds),
+               "--int8", cfg.int8_scheme]
         proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
         if proc.returncode != 0:
             raise EmotionLensError("TFLite conversion subprocess failed: "
@@ -441,12 +458,13 @@ def _convert_in_tf_subprocess(model: Any, out: Path, kinds: list[str], train: An
 def rebuild_from_run(run: Path, out: Path, kinds: tuple[str, ...], name: str | None,
                      write_reports: bool = True, input_blur: float = 0.0,
                      epochs: list[int] | None = None, class_prior: str | None = None,
-                     swa: bool = False) -> dict[str, Any]:
+                     swa: bool = False, int8_scheme: str | None = None) -> dict[str, Any]:
     """Bundle the best weights of a finished (or interrupted) run into `out`; with `epochs`, the
     weights the run kept of that epoch (`keep_epochs`), or of several their average; with `swa`,
     the running mean of its last epochs it kept in the checkpoint (`swa_epochs`); read
     through a fixed Gaussian blur of `input_blur` px when it is not 0; with `class_prior`
-    ("fear=1.4"), those labels' probabilities scaled (`with_class_prior`)."""
+    ("fear=1.4"), those labels' probabilities scaled (`with_class_prior`); `int8_scheme` in
+    place of the run's config's."""
     import keras
 
     from training import config as config_mod
@@ -461,6 +479,8 @@ def rebuild_from_run(run: Path, out: Path, kinds: tuple[str, ...], name: str | N
     cfg = config_mod.apply(config_mod.TrainConfig(), json.loads(cfg_path.read_text()), str(cfg_path))
     if name:
         cfg.name = name
+    if int8_scheme is not None:
+        cfg.int8_scheme = int8_scheme
     prior = parse_class_prior(class_prior) if class_prior is not None else {}  # before the data loads
     state = RunState(run)
     state.load()
@@ -539,6 +559,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--class-prior", metavar="LABEL=FACTOR[,...]",
                    help="multiply these labels' probabilities by FACTOR (renormalized; in the final "
                         "layer's bias, no cost per face), e.g. fear=1.4")
+    p.add_argument("--int8", choices=INT8_SCHEMES, default=None, dest="int8_scheme",
+                   help="how model_int8.tflite is quantized: static (full integer, calibrated) or "
+                        "dynamic (int8 weights, activations quantized per face at run time); "
+                        "default: the run's int8_scheme (static unless its config says otherwise)")
     p.add_argument("--overwrite", action="store_true", help="write into a non-empty --out")
     p.add_argument("--convert-only", metavar="MODEL_KERAS", help=argparse.SUPPRESS)
     p.add_argument("--calib", help=argparse.SUPPRESS)
@@ -555,7 +579,7 @@ def main(argv: list[str] | None = None) -> int:
         calib = np.load(args.calib) if args.calib else None
         out.mkdir(parents=True, exist_ok=True)
         for k in kinds:
-            convert_tflite(model, out / FILE_NAMES[k], k, calib)
+            convert_tflite(model, out / FILE_NAMES[k], k, calib, args.int8_scheme or "static")
         return 0
     if not args.run:
         raise EmotionLensError("give --run RUN_DIR")
@@ -568,7 +592,7 @@ def main(argv: list[str] | None = None) -> int:
         raise EmotionLensError("give --epoch or --swa, not both")
     epochs = parse_epochs(args.epoch) if args.epoch is not None else None
     data = rebuild_from_run(run, out, kinds, args.name, input_blur=args.blur, epochs=epochs,
-                            class_prior=args.class_prior, swa=args.swa)
+                            class_prior=args.class_prior, swa=args.swa, int8_scheme=args.int8_scheme)
     m = data["metrics"]
     print(f"wrote {out}: val accuracy {m['accuracy']:.4f}, macro-F1 {m['macro_f1']:.4f}"
           + (f", int8 accuracy {m['int8_accuracy']:.4f}" if "int8_accuracy" in m else ""))

@@ -98,3 +98,20 @@ def test_every_shipped_bundle_answers_with_real_confidence(bundle, real_faces):
         assert np.allclose(p.sum(1), 1, atol=0.02)
         top = float(np.median(p.max(1)[right]))
         assert top >= 0.5, (bundle.name, kind, top)
+
+
+@pytest.mark.parametrize("bundle", SHIPPED, ids=lambda p: p.name)
+def test_every_shipped_int8_file_stays_with_its_float_model(bundle, real_faces):
+    """The models issue's floor: int8 within 0.5 point of float on val, as each card records it,
+    and here on 280 val faces the int8 file's argmax is float's on at least 97 % of them. The
+    MobileNetV3 bundle of 2026-12-02 (full integer: 0.83 point lower, 90.6 % agreement on val)
+    failed both; quantized dynamically it is 0.22 point lower and agrees on 98.9 %."""
+    metrics = json.loads((bundle / "model.json").read_text())["metrics"]
+    assert metrics["accuracy"] - metrics["int8_accuracy"] <= 0.005, (bundle.name, metrics["accuracy"],
+                                                                      metrics["int8_accuracy"])
+    size = Classifier(bundle, backend="keras").bundle.input.size
+    faces = real_faces if size == real_faces.shape[1] else np.stack(
+        [cv2.resize(f, (size, size), interpolation=cv2.INTER_LINEAR) for f in real_faces])[..., None]
+    float_top = Classifier(bundle, backend="keras").predict(faces).argmax(1)
+    int8_top = Classifier(bundle, backend="int8").predict(faces).argmax(1)
+    assert float(np.mean(float_top == int8_top)) >= 0.97, bundle.name

@@ -81,3 +81,46 @@ def test_crop_spec_for():
     assert spec and all({"scale", "offset_x", "offset_y", "rotate"} <= set(v) for v in spec.values())
     assert export.crop_spec_for("no_such_dataset") == {
         "default": {"scale": 1.0, "offset_x": 0.0, "offset_y": 0.0, "rotate": True}}
+
+
+def test_dynamic_int8_keeps_the_argmax_and_answers_a_face_alike_alone_or_in_a_batch(
+        keras_mod, real_faces, default_model: Path, tmp_path: Path):
+    """`int8_scheme = "dynamic"` (MobileNetV3's): int8 weights, float input and output, each
+    activation quantized at run time. The app's `Classifier` runs the file as it is; a face gets
+    the same probabilities alone as in a batch of four (the activations are quantized per face,
+    not per batch), and the argmax stays with float on the shipped default's real faces."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    from app.core.bundle import write_model_json
+    from app.core.classify import Classifier, load_keras_file
+
+    card = json.loads((default_model / "model.json").read_text())
+    if card["input"]["channels"] != 1 or card["input"]["size"] != 48:
+        pytest.skip("the test feeds 48 px gray FER2013 faces")
+    model = load_keras_file(default_model / card["files"]["keras"])
+    path = export.convert_tflite(model, tmp_path / "model_int8.tflite", "int8", None, "dynamic")
+    details = Interpreter(model_path=str(path))
+    assert details.get_input_details()[0]["dtype"] == np.float32
+    assert any(t["dtype"] == np.int8 for t in details.get_tensor_details()), "no int8 weights"
+    static = tmp_path / "static.tflite"
+    export.convert_tflite(model, static, "int8", export.calibration_images(*real_faces, 100, 0))
+    assert path.stat().st_size < 1.2 * static.stat().st_size
+    model.save(str(tmp_path / "model.keras"))
+    write_model_json(tmp_path, {
+        "name": "dynamic", "labels": list(EXPRESSIONS),
+        "input": {"size": 48, "channels": 1, "normalization": card["input"]["normalization"],
+                  "crop": export.crop_spec_for("fer2013")},
+        "files": {"int8": "model_int8.tflite", "keras": "model.keras"},
+        "quantization": export.int8_note(0, "dynamic"),
+    })
+    faces, _ = real_faces
+    clf = Classifier(tmp_path, backend="int8")
+    assert clf.backend == "int8" and not clf.model.quantized
+    probs = clf.predict(faces)
+    want = Classifier(tmp_path, backend="keras").predict(faces)
+    assert float(np.mean(probs.argmax(-1) == want.argmax(-1))) >= 0.97
+    assert float(np.abs(probs - want).mean()) <= 0.02
+    alone = np.concatenate([clf.predict(faces[i:i + 1]) for i in range(4)])
+    assert np.allclose(clf.predict(faces[:4]), alone, atol=1e-6)
+    with pytest.raises(export.EmotionLensError, match="unknown int8 scheme 'per-tensor'"):
+        export.convert_tflite(model, tmp_path / "x.tflite", "int8", None, "per-tensor")

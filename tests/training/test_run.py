@@ -194,6 +194,32 @@ def test_export_with_input_blur(tiny_run: Path, tiny_folders: Path, tmp_path: Pa
     assert "test_time" not in load_bundle(out).raw["provenance"]  # replaced: no blur this time
 
 
+def test_export_int8_dynamic_is_on_the_card_and_a_bad_scheme_is_one_line(
+        tiny_run: Path, tmp_path: Path, capsys):
+    from app.core.bundle import load_bundle
+    from app.core.classify import Classifier
+    from training import export as export_mod
+
+    out = tmp_path / "dynamic"
+    assert export_mod.main(["--run", str(tiny_run), "--out", str(out), "--kinds", "keras,int8",
+                            "--int8", "dynamic"]) == 0
+    card = load_bundle(out).raw
+    assert card["quantization"]["int8"].startswith("dynamic range: int8 weights")
+    assert {"int8_accuracy", "int8_argmax_agreement"} <= set(card["metrics"])
+    assert not Classifier(out, backend="int8").model.quantized  # float input and output
+    plain = tmp_path / "static"  # the run's own config says static (the default)
+    assert export_mod.main(["--run", str(tiny_run), "--out", str(plain), "--kinds", "int8"]) == 0
+    assert load_bundle(plain).raw["quantization"]["int8"].startswith("full integer")
+    assert Classifier(plain, backend="int8").model.quantized
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exc:
+        export_mod.main(["--run", str(tiny_run), "--out", str(tmp_path / "x"), "--int8", "fast"])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--int8" in err[0] and "'fast'" in err[0], err
+    assert not (tmp_path / "x").exists()
+
+
 def test_export_of_a_run_with_only_its_checkpoint_leaves_the_optimizer_out(
         tiny_run: Path, tiny_folders: Path, tmp_path: Path):
     """A run copied without best.weights.h5 (a fresh clone holds only the tracked last.keras):
