@@ -35,6 +35,7 @@ import numpy as np
 
 from app.core import EmotionLensError
 from training.cli import Parser, one_line_errors
+from training.config import CHOICES
 from training.data.crops import crop_spec_for
 from training.metrics import compute_metrics, rounded
 from training.swa import parse_epochs
@@ -84,7 +85,7 @@ def set_full_int8(conv: Any, calib: np.ndarray) -> None:
     conv.inference_output_type = tf.int8
 
 
-INT8_SCHEMES = ("static", "dynamic")
+INT8_SCHEMES = CHOICES["int8_scheme"]  # TrainConfig.int8_scheme's, named in training/config.py
 
 
 def convert_tflite(model: Any, out_path: Path, kind: str,
