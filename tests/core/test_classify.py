@@ -75,6 +75,13 @@ def test_unknown_or_missing_backend(default_model):
         Classifier(default_model, backend="float32")
 
 
+def at_size(faces: np.ndarray, size: int) -> np.ndarray:
+    """The 48 px val faces at a bundle's input size (MobileNetV3 reads 64)."""
+    if size == faces.shape[1]:
+        return faces
+    return np.stack([cv2.resize(f, (size, size), interpolation=cv2.INTER_LINEAR) for f in faces])[..., None]
+
+
 SHIPPED = sorted(p for p in (DEFAULT_MODEL.parent).iterdir() if (p / "model.json").is_file())
 
 
@@ -89,10 +96,7 @@ def test_every_shipped_bundle_answers_with_real_confidence(bundle, real_faces):
         clf = Classifier(bundle, backend=kind)
         folder_order = sorted(clf.labels)
         truth_idx = np.array([clf.labels.index(folder_order[t]) for t in truth])
-        size = clf.bundle.input.size  # the val faces are 48 px; MobileNetV3 reads 64
-        faces = real_faces if size == real_faces.shape[1] else np.stack(
-            [cv2.resize(f, (size, size), interpolation=cv2.INTER_LINEAR) for f in real_faces])[..., None]
-        p = clf.predict(faces)
+        p = clf.predict(at_size(real_faces, clf.bundle.input.size))
         right = p.argmax(1) == truth_idx
         assert right.mean() > 0.35, (bundle.name, kind, right.mean())
         assert np.allclose(p.sum(1), 1, atol=0.02)
@@ -109,9 +113,8 @@ def test_every_shipped_int8_file_stays_with_its_float_model(bundle, real_faces):
     metrics = json.loads((bundle / "model.json").read_text())["metrics"]
     assert metrics["accuracy"] - metrics["int8_accuracy"] <= 0.005, (bundle.name, metrics["accuracy"],
                                                                       metrics["int8_accuracy"])
-    size = Classifier(bundle, backend="keras").bundle.input.size
-    faces = real_faces if size == real_faces.shape[1] else np.stack(
-        [cv2.resize(f, (size, size), interpolation=cv2.INTER_LINEAR) for f in real_faces])[..., None]
-    float_top = Classifier(bundle, backend="keras").predict(faces).argmax(1)
+    keras_clf = Classifier(bundle, backend="keras")
+    faces = at_size(real_faces, keras_clf.bundle.input.size)
+    float_top = keras_clf.predict(faces).argmax(1)
     int8_top = Classifier(bundle, backend="int8").predict(faces).argmax(1)
     assert float(np.mean(float_top == int8_top)) >= 0.97, bundle.name
