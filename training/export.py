@@ -367,7 +367,8 @@ def export_bundle(model: Any, out: Path, *, cfg: Any, labels: tuple[str, ...], s
     tfl_kinds = [k for k in ("float32", "float16", "int8") if k in kinds]
     if tfl_kinds:
         if keras.backend.backend() == "tensorflow":
-            calib = calibration_images(train.x, train.y, cfg.calib_samples, cfg.seed)
+            calib = (calibration_images(train.x, train.y, cfg.calib_samples, cfg.seed)
+                     if _needs_calibration(tfl_kinds, cfg.int8_scheme) else None)
             for k in tfl_kinds:
                 files[k] = convert_tflite(model, out / FILE_NAMES[k], k,
                                           calib if k == "int8" else None, cfg.int8_scheme)
@@ -435,17 +436,25 @@ def _recipe(cfg: Any) -> dict[str, Any]:
     return recipe
 
 
+def _needs_calibration(kinds: list[str], int8_scheme: str) -> bool:
+    """Only a static (full-integer) int8 file is calibrated on training images."""
+    return "int8" in kinds and int8_scheme == "static"
+
+
 def _convert_in_tf_subprocess(model: Any, out: Path, kinds: list[str], train: Any,
                               cfg: Any) -> dict[str, Path]:
     """Non-TF backend: save .keras + calibration images, convert under KERAS_BACKEND=tensorflow."""
     with tempfile.TemporaryDirectory(prefix="el-export-") as tmp:
         kpath = Path(tmp) / "model.keras"
         model.save(str(kpath))
-        cpath = Path(tmp) / "calib.npy"
-        np.save(cpath, calibration_images(train.x, train.y, cfg.calib_samples, cfg.seed))
+        calib_args: list[str] = []
+        if _needs_calibration(kinds, cfg.int8_scheme):
+            cpath = Path(tmp) / "calib.npy"
+            np.save(cpath, calibration_images(train.x, train.y, cfg.calib_samples, cfg.seed))
+            calib_args = ["--calib", str(cpath)]
         env = {**os.environ, "KERAS_BACKEND": "tensorflow"}
         cmd = [sys.executable, "-m", "training.export", "--convert-only", str(kpath),
-               "--calib", str(cpath), "--out", str(out), "--kinds", ",".join(kinds),
+               *calib_args, "--out", str(out), "--kinds", ",".join(kinds),
                "--int8", cfg.int8_scheme]
         proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
         if proc.returncode != 0:
@@ -574,9 +583,9 @@ def main(argv: list[str] | None = None) -> int:
         raise EmotionLensError(f"unknown kind(s) {', '.join(bad)} (known: {', '.join(FILE_NAMES)})")
     out = Path(args.out)
     if args.convert_only:
-        import keras
+        from app.core.classify import load_keras_file
 
-        model = keras.models.load_model(args.convert_only)
+        model = load_keras_file(args.convert_only)  # with the project's layers (the blur, ...)
         calib = np.load(args.calib) if args.calib else None
         out.mkdir(parents=True, exist_ok=True)
         for k in kinds:

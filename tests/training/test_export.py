@@ -124,3 +124,29 @@ def test_dynamic_int8_keeps_the_argmax_and_answers_a_face_alike_alone_or_in_a_ba
     assert np.allclose(clf.predict(faces[:4]), alone, atol=1e-6)
     with pytest.raises(export.EmotionLensError, match="unknown int8 scheme 'per-tensor'"):
         export.convert_tflite(model, tmp_path / "x.tflite", "int8", None, "per-tensor")
+
+
+def test_convert_only_makes_a_dynamic_file_without_calibration_images(default_model: Path,
+                                                                      tmp_path: Path):
+    """The converting subprocess of a non-TensorFlow backend (`--convert-only`) gets calibration
+    images only for a static file: a dynamic one is made without them, a static one without them
+    is refused in one line."""
+    import subprocess
+    import sys
+
+    card = json.loads((default_model / "model.json").read_text())
+    keras_file = default_model / card["files"]["keras"]
+    base = [sys.executable, "-m", "training.export", "--convert-only", str(keras_file),
+            "--kinds", "int8"]
+    done = subprocess.run([*base, "--out", str(tmp_path / "d"), "--int8", "dynamic"],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-400:]
+    assert (tmp_path / "d" / "model_int8.tflite").stat().st_size > 100_000
+    done = subprocess.run([*base, "--out", str(tmp_path / "s"), "--int8", "static"],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode != 0
+    assert "int8 export needs representative images" in done.stderr.strip().splitlines()[-1]
+    assert not (tmp_path / "s" / "model_int8.tflite").exists()
+    assert not export._needs_calibration(["float16", "int8"], "dynamic")
+    assert export._needs_calibration(["float16", "int8"], "static")
+    assert not export._needs_calibration(["float16"], "static")
