@@ -83,6 +83,17 @@ def as_probabilities(model: Any, name: str) -> Any:
     return keras.Model(x, y, name=name)
 
 
+# what a member's card says of its training, carried into the ensemble's card (data, recipe,
+# epochs, hardware and training time of each network the bundle runs)
+MEMBER_TRAINING = ("architecture", "parameters", "epochs", "best_epoch", "averaged_epochs",
+                   "train_minutes", "hardware", "recipe", "teacher", "extracted_from")
+
+
+def member_training(provenance: dict[str, Any]) -> dict[str, Any]:
+    """The training part of a member's provenance (`MEMBER_TRAINING`, those it has)."""
+    return {k: provenance[k] for k in MEMBER_TRAINING if k in provenance}
+
+
 def build_ensemble(models: list[Any], flip: bool, name: str = "ensemble",
                    blur: float = 0.0) -> Any:
     """Input (through a fixed Gaussian blur of `blur` px unless 0) -> every member on it (and on
@@ -157,6 +168,23 @@ def _prepare_out(out: Path, members: list[Any], overwrite: bool) -> None:
     out.mkdir(parents=True, exist_ok=True)
 
 
+def write_reports(out: Path, measured: dict[str, Any], labels: tuple[str, ...]) -> None:
+    """metrics.json (val, float and each converted file, as `training.export` writes it) and
+    confusion_matrix.png (float, on val), replacing those of a bundle written here before."""
+    import json
+
+    from training.metrics import rounded
+    from training.reports import plot_confusion_matrix
+
+    (out / "metrics.json").write_text(json.dumps(
+        {("val" if k == "float" else f"val_{k}"): rounded(m) for k, m in measured.items()},
+        indent=2) + "\n")
+    m = measured["float"]
+    plot_confusion_matrix(m["confusion_matrix"], labels, out / "confusion_matrix.png",
+                          f"val: accuracy {m['accuracy']:.3f}, macro-F1 {m['macro_f1']:.3f}, "
+                          f"n={m['n']}")
+
+
 def write_ensemble(member_paths: list[str], out: Path, *, flip: bool, name: str | None = None,
                    data: Path | None = None, overwrite: bool = False,
                    calib_samples: int = CALIB_SAMPLES, blur: float = 0.0) -> dict[str, Any]:
@@ -216,7 +244,8 @@ def write_ensemble(member_paths: list[str], out: Path, *, flip: bool, name: str 
                      "sha256": b.sha256.get(b.files["keras"]) or file_sha256(b.file("keras")),
                      "val_accuracy": b.metrics.get("accuracy"),
                      **({"test_time": b.provenance["test_time"]}
-                        if b.provenance.get("test_time") else {})}
+                        if b.provenance.get("test_time") else {}),
+                     **member_training(b.provenance)}
                     for p, b in zip(member_paths, bundles, strict=True)],
         "test_time": {"flip": bool(flip), **card_test_time(blur, None).get("test_time", {})},
         "parameters": int(model.count_params()),
@@ -239,6 +268,7 @@ def write_ensemble(member_paths: list[str], out: Path, *, flip: bool, name: str 
     }
     add_neutral_mean(card, model, files, val.x, val.y, labels, dataset=ds)
     write_model_json(out, card)
+    write_reports(out, measured, labels)
     from app.core.bundle import load_bundle
 
     load_bundle(out)  # what the app will read

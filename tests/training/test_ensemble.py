@@ -64,7 +64,10 @@ def _write_member(model, folder: Path, name: str, size: int = SIZE) -> Path:
                   "crop": crop_spec_for("fer2013")},
         "files": {"keras": "model.keras"},
         "provenance": {"dataset": "fer2013", "trained_on": "tiny synthetic train",
-                       "licence": "test data"},
+                       "licence": "test data", "architecture": "simple_cnn", "epochs": 3,
+                       "averaged_epochs": [2, 3], "train_minutes": 0.1,
+                       "hardware": [{"epochs": "1-3", "cpu": "test CPU"}],
+                       "recipe": {"optimizer": "adamw", "seed": 7}, "code_commit": "abc1234"},
         "metrics": {"accuracy": 0.5},
     })
     return folder
@@ -135,8 +138,17 @@ def test_card_and_app_runtime(flip_bundle, members, val_x):
     assert prov["architecture"] == "ensemble" and prov["test_time"] == {"flip": True}
     assert [m["path"] for m in prov["members"]] == [str(m) for m in members]
     assert all(len(m["sha256"]) == 64 and m["val_accuracy"] == 0.5 for m in prov["members"])
+    for m in prov["members"]:  # each network's training travels into the card; its build stamp not
+        assert m["architecture"] == "simple_cnn" and m["averaged_epochs"] == [2, 3]
+        assert m["epochs"] == 3 and m["train_minutes"] == 0.1
+        assert m["hardware"] == [{"epochs": "1-3", "cpu": "test CPU"}]
+        assert m["recipe"] == {"optimizer": "adamw", "seed": 7} and "code_commit" not in m
     assert prov["trained_on"] == "tiny synthetic train" and prov["licence"] == "test data"
     assert card["name"] == "tiny ensemble"
+    reports = json.loads((flip_bundle / "metrics.json").read_text())  # and the picture of them
+    assert reports["val"]["accuracy"] == card["metrics"]["accuracy"]
+    assert reports["val_int8"]["accuracy"] == card["metrics"]["int8_accuracy"]
+    assert (flip_bundle / "confusion_matrix.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert card["input"]["crop"] == load_bundle(members[0]).raw["input"]["crop"]
     for k in ("accuracy", "macro_f1", "per_class", "confusion_matrix", "int8_accuracy",
               "int8_macro_f1", "int8_argmax_agreement"):
