@@ -284,6 +284,63 @@ def _check_size(path: Path) -> None:
                                f"or smaller members")
 
 
+def extract_member(bundle_dir: str | Path, index: int, out: Path,
+                   overwrite: bool = False) -> dict[str, Any]:
+    """Write member `index` of the ensemble bundle at `bundle_dir` as a bundle of its own (its
+    `.keras` file at its own input size, as it was when the ensemble was built: blur included,
+    no mirror), so that an ensemble can be rebuilt from members whose files were not kept.
+    Returns its model.json data."""
+    import keras
+
+    from app.core.bundle import load_bundle, write_model_json
+    from app.core.classify import load_keras_file
+    from training.export import FILE_NAMES
+
+    src = load_bundle(bundle_dir)
+    members = src.provenance.get("members") or []
+    if src.provenance.get("architecture") != "ensemble" or not members:
+        raise EmotionLensError(f"{src.path} is not an ensemble bundle (no provenance.members)")
+    if not 0 <= index < len(members):
+        raise EmotionLensError(f"--member must be 0-{len(members) - 1} for {src.path} "
+                               f"({len(members)} members), not {index}")
+    if "keras" not in src.available_kinds:
+        raise EmotionLensError(f"{src.path} has no .keras file to take the member from")
+    model = load_keras_file(src.verify("keras"), what=str(src.path))
+    try:
+        layer = model.get_layer(f"member_{index}")
+    except ValueError:
+        raise EmotionLensError(f"{src.path}'s model has no layer member_{index}") from None
+    shape = tuple(layer.input_shape[1:])
+    _prepare_out(out, [src], overwrite)
+    inp = keras.Input(shape=shape, name="face")
+    member = keras.Model(inp, layer(inp, training=False), name=f"member_{index}")
+    member.save(str(out / FILE_NAMES["keras"]))
+    record = dict(members[index])
+    name = str(record.pop("name", f"member {index} of {src.name}"))
+    val_accuracy = record.pop("val_accuracy", None)
+    record.pop("path", None)
+    record.pop("sha256", None)
+    card_input = dict(src.raw["input"], size=int(shape[0]), channels=int(shape[-1]))
+    card: dict[str, Any] = {
+        "name": name,
+        "labels": list(src.labels),
+        "input": card_input,
+        "files": {"keras": FILE_NAMES["keras"]},
+        "provenance": {
+            **record,
+            **{k: src.provenance[k] for k in ("dataset", "trained_on", "selected_on", "licence")
+               if k in src.provenance},
+            "extracted_from": f"{src.path} member {index} (sha256 {members[index].get('sha256')})",
+        },
+        "metrics": ({"split": "val", "accuracy": val_accuracy} if val_accuracy is not None
+                    else {}),
+    }
+    write_model_json(out, card)
+    load_bundle(out)  # what the app and training.ensemble will read
+    return card
+
+
+
 # --------------------------------------------------------------------------- CLI
 
 @one_line_errors
@@ -291,7 +348,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     p = Parser(prog="python -m training.ensemble", description=__doc__,
                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--members", nargs="+", required=True, metavar="BUNDLE",
+    p.add_argument("--members", nargs="+", metavar="BUNDLE",
                    help="member bundle folders (same labels, channels, normalization and crops; "
                         "the first one's input size, the others resized to theirs)")
     p.add_argument("--flip", action="store_true",
@@ -306,10 +363,24 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--calib-samples", type=int, default=CALIB_SAMPLES,
                    help=f"training images that calibrate int8 (default {CALIB_SAMPLES})")
     p.add_argument("--overwrite", action="store_true", help="write into a non-empty --out")
+    p.add_argument("--extract", metavar="BUNDLE",
+                   help="instead of building: write member N (--member) of this ensemble bundle "
+                        "as a bundle of its own (its .keras file, as it was built in)")
+    p.add_argument("--member", type=int, metavar="N", help="with --extract: which member (0 first)")
     args = p.parse_args(argv)
+    out = Path(args.out)
+    if args.extract:
+        if args.members:
+            raise EmotionLensError("give --members (build) or --extract (take one out), not both")
+        if args.member is None:
+            raise EmotionLensError("--extract needs --member N (0 for the first member)")
+        card = extract_member(args.extract, args.member, out, overwrite=args.overwrite)
+        print(f"wrote {out}: {card['name']}")
+        return 0
+    if not args.members:
+        raise EmotionLensError("give --members BUNDLE [BUNDLE ...] (or --extract BUNDLE --member N)")
     if args.calib_samples < 1:
         raise EmotionLensError("--calib-samples must be at least 1")
-    out = Path(args.out)
     card = write_ensemble(args.members, out, flip=args.flip, name=args.name,
                           data=Path(args.data) if args.data else None, overwrite=args.overwrite,
                           calib_samples=args.calib_samples, blur=args.blur)

@@ -417,3 +417,42 @@ def test_a_member_read_through_an_input_blur_is_not_softmaxed_twice(keras_mod, m
     got = np.asarray(build_ensemble([blurred, logits], flip=False)(x, training=False))
     np.testing.assert_allclose(got, (direct + soft) / 2, atol=1e-5)
     assert direct.max(1).mean() > 0.5  # confident members: a second softmax would show
+
+
+def test_a_member_taken_out_of_an_ensemble_rebuilds_it(flip_bundle, members, tiny_folders,
+                                                       val_x, tmp_path, capsys):
+    """`--extract BUNDLE --member N`: a member whose own files were not kept (a window of a run
+    trained on another machine) comes back out of the ensemble's graph as a bundle of its own,
+    with its card's training provenance; the ensemble rebuilt from the extracted members gives
+    the same probabilities as the original."""
+    from app.core.bundle import load_bundle
+    from training import ensemble
+
+    x = val_x[0][:32].astype(np.float32) / 255.0
+    got = []
+    for i, m in enumerate(members):
+        out = tmp_path / f"m{i}"
+        assert ensemble.main(["--extract", str(flip_bundle), "--member", str(i),
+                              "--out", str(out)]) == 0
+        b = load_bundle(out)
+        assert b.name == ("A", "B")[i] and b.labels == load_bundle(m).labels
+        assert b.provenance["architecture"] == "simple_cnn" and b.provenance["epochs"] == 3
+        assert str(flip_bundle) in b.provenance["extracted_from"]
+        assert b.metrics["accuracy"] == 0.5
+        # a member ending in logits comes out with the softmax the ensemble gave it
+        assert np.allclose(_member_probs(out, x), _member_probs(m, x), atol=1e-5)
+        got.append(out)
+    rebuilt = tmp_path / "rebuilt"
+    assert ensemble.main(["--members", *map(str, got), "--flip", "--out", str(rebuilt),
+                          "--data", str(tiny_folders)]) == 0
+    assert np.allclose(_member_probs(rebuilt, x), _member_probs(flip_bundle, x), atol=1e-5)
+    capsys.readouterr()
+    for argv, words in (
+            (["--extract", str(flip_bundle), "--member", "2"], "--member must be 0-1"),
+            (["--extract", str(flip_bundle)], "--member N"),
+            (["--extract", str(members[0]), "--member", "0"], "not an ensemble bundle"),
+            (["--extract", str(flip_bundle), "--member", "0", "--members", str(members[0])],
+             "not both")):
+        assert ensemble.main([*argv, "--out", str(tmp_path / "bad")]) == 2
+        assert words in _one_error_line(capsys)
+        assert not (tmp_path / "bad").exists()
