@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from app.core.atomic import fsync_file
 from training import runtime, swa
 from training.cli import log
 from training.clock import ActiveClock
@@ -24,7 +25,6 @@ from training.resume import (
     RunState,
     commit,
     epoch_weights,
-    fsync_file,
     staged_name,
 )
 

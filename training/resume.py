@@ -45,11 +45,6 @@ def staged_name(name: str) -> str:
     return f"{stem}.tmp{dot}{rest}"
 
 
-def fsync_file(path: Path) -> None:
-    with path.open("rb") as f:
-        os.fsync(f.fileno())
-
-
 def write_staged(path: Path, text: str) -> Path:
     """`text` in the staged twin of `path`, fsynced; returns the staged path."""
     tmp = path.with_name(staged_name(path.name))

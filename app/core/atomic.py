@@ -20,6 +20,12 @@ def part_path(path: Path) -> Path:
     return path.with_name(path.name + PART_SUFFIX)
 
 
+def fsync_file(path: Path) -> None:
+    """Flush a file already written (by another writer, e.g. Keras) to disk."""
+    with Path(path).open("rb") as f:
+        os.fsync(f.fileno())
+
+
 def fsync_dir(folder: Path) -> None:
     """Make a rename in `folder` durable (where the platform opens folders)."""
     try:
