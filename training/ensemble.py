@@ -2,6 +2,7 @@
 
     python -m training.ensemble --members BUNDLE [BUNDLE ...] [--flip] [--blur SIGMA] --out DIR
                                 [--name NAME] [--data DIR] [--overwrite]
+    python -m training.ensemble --extract BUNDLE --member N --out DIR [--overwrite]
 
 The bundle's one Keras model computes the mean of the members' softmax outputs over the input and,
 with `--flip`, over its horizontal mirror too (the `HorizontalFlip` layer of app/core/layers.py,
@@ -19,6 +20,12 @@ resized to its own in the graph (bilinear, as the training loader resizes FER201
 a 64 px network; RESIZE_BILINEAR in TFLite). Put the smallest first: nothing is then resized down
 without the antialiasing that the app's crop gets.
 `--data` is a dataset root with train/ and val/ class folders (default: FER2013 in the shared folder).
+Also written: `metrics.json` and `confusion_matrix.png` (val), and each member's training
+(recipe, epochs, hardware, minutes) under `provenance.members` in `model.json`.
+
+`--extract BUNDLE --member N` takes member N back out of an ensemble bundle's graph as a bundle of
+its own (its `.keras` file as it was built in, input blur included; no int8 file), so that an
+ensemble can be rebuilt from a member whose own files stayed on the machine that made them.
 """
 
 from __future__ import annotations
@@ -338,7 +345,6 @@ def extract_member(bundle_dir: str | Path, index: int, out: Path,
     write_model_json(out, card)
     load_bundle(out)  # what the app and training.ensemble will read
     return card
-
 
 
 # --------------------------------------------------------------------------- CLI
