@@ -81,3 +81,32 @@ def test_any_image_becomes_bgr_uint8(shape, dtype):
     img = np.ones(shape, dtype=dtype)
     out = to_bgr_uint8(img)
     assert out.shape == (10, 12, 3) and out.dtype == np.uint8
+
+
+@pytest.mark.parametrize("box_px", [40, 45, 50, 59, 75, 300])
+def test_a_shrunk_face_is_area_averaged_not_aliased(box_px):
+    """Detail finer than the crop's pixels is averaged, whatever the shrink factor. The worst case,
+    a 1-pixel checkerboard, read at 48 px from a face box of 45-300 px (shrunk 1.1-7×): a
+    bilinear warp that shrinks reads 4 taps per output pixel and skips the rest, and turns it into
+    moiré (std about 42 of 255 at every factor; before 2026-12-06 the crop did that below a 2×
+    shrink). Area-reduced first, at most half of that is left (fractional factors leave a beat of
+    the pattern), and under a tenth from 2× on. A box of 40 px is read enlarged: no reduction,
+    the warp alone, as before."""
+    from app.core.detect import Detection
+
+    board = ((np.indices((600, 600)).sum(axis=0) % 2) * 255).astype(np.uint8)
+    image = cv2.cvtColor(board, cv2.COLOR_GRAY2BGR)
+    det = Detection((300 - box_px // 2, 300 - box_px // 2, box_px, box_px), 0.9, {}, "test")
+    matrix = crop_transform(det, CROP, 48)
+    zoom = float(np.hypot(*matrix[0, :2]))
+    crop = align_face(image, det, CROP, 48, 1)[..., 0].astype(np.float64)
+    warped = cv2.warpAffine(board, matrix, (48, 48), flags=cv2.INTER_LINEAR,
+                            borderMode=cv2.BORDER_REPLICATE).astype(np.float64)
+    assert warped.std() > 35  # the pattern survives a plain warp at every one of these sizes
+    assert abs(crop.mean() - 127.5) < 4
+    if zoom >= 1.0:
+        assert np.abs(crop - warped).max() <= 1
+    elif zoom >= 0.5:
+        assert crop.std() < 0.6 * warped.std(), (zoom, crop.std(), warped.std())
+    else:
+        assert crop.std() < 0.1 * warped.std(), (zoom, crop.std(), warped.std())
