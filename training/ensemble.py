@@ -181,15 +181,12 @@ def write_reports(out: Path, measured: dict[str, Any], labels: tuple[str, ...]) 
     import json
 
     from training.metrics import rounded
-    from training.reports import plot_confusion_matrix
+    from training.reports import plot_val_confusion
 
     (out / "metrics.json").write_text(json.dumps(
         {("val" if k == "float" else f"val_{k}"): rounded(m) for k, m in measured.items()},
         indent=2) + "\n")
-    m = measured["float"]
-    plot_confusion_matrix(m["confusion_matrix"], labels, out / "confusion_matrix.png",
-                          f"val: accuracy {m['accuracy']:.3f}, macro-F1 {m['macro_f1']:.3f}, "
-                          f"n={m['n']}")
+    plot_val_confusion(measured["float"], labels, out / "confusion_matrix.png")
 
 
 def write_ensemble(member_paths: list[str], out: Path, *, flip: bool, name: str | None = None,

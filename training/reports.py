@@ -104,6 +104,13 @@ def plot_top_predictions(x: np.ndarray, y: np.ndarray, probs: np.ndarray, labels
     return path
 
 
+def plot_val_confusion(m: dict[str, Any], labels: Sequence[str], path: Path) -> Path:
+    """A bundle's confusion_matrix.png: `m` is `compute_metrics` on val, its figures the title."""
+    return plot_confusion_matrix(m["confusion_matrix"], labels, path,
+                                 f"val: accuracy {m['accuracy']:.3f}, macro-F1 "
+                                 f"{m['macro_f1']:.3f}, n={m['n']}")
+
+
 def write_run_reports(out: Path, model: Any, val: Any, test: Any, labels: tuple[str, ...],
                       history: dict[str, list[float]],
                       which: Sequence[str] = ALL_REPORTS) -> dict[str, Any]:
@@ -123,10 +130,7 @@ def write_run_reports(out: Path, model: Any, val: Any, test: Any, labels: tuple[
         text = "".join(classification_report_text(m, f"== {s} ==") + "\n" for s, m in results.items())
         (out / "classification_report.txt").write_text(text)
     if "confusion_matrix" in which and "val" in results:
-        m = results["val"]
-        plot_confusion_matrix(m["confusion_matrix"], labels, out / "confusion_matrix.png",
-                              f"val: accuracy {m['accuracy']:.3f}, macro-F1 {m['macro_f1']:.3f}, "
-                              f"n={m['n']}")
+        plot_val_confusion(results["val"], labels, out / "confusion_matrix.png")
     if "curves" in which:
         plot_curves(history, out / "curves.png")
     if "top_predictions" in which:
